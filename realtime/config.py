@@ -1,0 +1,69 @@
+"""Schema of the live app's config (``configs/live/*.yaml``); torch-free like the whole live app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from training.config.loader import StrictModel, load_config
+from training.config.schema import resolve_config_path
+
+
+class SourceConfig(StrictModel):
+    #: Webcam index ("0"), rtsp:// or http:// URL, video file, image folder, or "demo".
+    source: str = "demo"
+    #: Play files at their own frame rate (live-like) instead of as fast as possible.
+    realtime: bool = True
+    #: Seconds to wait for a source to open or deliver a first frame before giving up.
+    open_timeout_s: PositiveFloat = 10.0
+    #: Back-off bounds for reconnecting network sources.
+    reconnect_min_s: PositiveFloat = 0.5
+    reconnect_max_s: PositiveFloat = 10.0
+
+
+class TrackingConfig(StrictModel):
+    max_persons: PositiveInt = 4
+    #: Frames a track survives without a detection before it is dropped (and its state reset).
+    max_missed: int = Field(15, ge=0)
+    #: Crop = square box around the person scaled by this factor (VIBE: 1.2).
+    crop_scale: PositiveFloat = 1.2
+    #: Exponential smoothing of box centre and size before cropping (0 = none).
+    box_smoothing: float = Field(0.5, ge=0, lt=1)
+
+
+class EngineConfig(StrictModel):
+    #: An engine bundle folder written by tools/build_engine.py; empty = the embedded default.
+    bundle: Optional[str] = None
+    backend: Literal["auto", "tensorrt", "onnxruntime", "torch"] = "auto"
+    intra_op_threads: int = Field(0, ge=0)
+
+
+class PipelineConfig(StrictModel):
+    #: Capacity of each inter-stage queue.
+    queue_size: PositiveInt = 4
+    #: Live sources keep only the newest frame; files may block so no frame is lost.
+    drop_policy: Literal["drop_oldest", "block"] = "drop_oldest"
+
+
+class ViewConfig(StrictModel):
+    view: Literal["3d", "overlay", "both", "none"] = "3d"
+    width: PositiveInt = 1280
+    height: PositiveInt = 720
+    kiosk: bool = False
+
+
+class LiveConfig(StrictModel):
+    input: SourceConfig = SourceConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    engine: EngineConfig = EngineConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    view: ViewConfig = ViewConfig()
+    out_dir: Optional[str] = None
+    stats: bool = False
+
+
+def load_live_config(name_or_path: str | Path = "default", overrides: Sequence[str] = ()) -> LiveConfig:
+    """``configs/live/<name>.yaml`` (or a path), validated, with ``key=value`` overrides."""
+    return load_config(resolve_config_path(name_or_path, "live"), LiveConfig, overrides)

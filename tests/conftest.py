@@ -1,0 +1,47 @@
+"""Shared fixtures: small synthetic SMPL-format bodies and SMPL-style files written on the fly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.body import SMPL_PARENTS, BodyModelData
+
+N_JOINTS = 24
+
+
+def make_body_data(num_vertices: int = 300, num_betas: int = 10, with_posedirs: bool = True, seed: int = 0) -> BodyModelData:
+    """A random but well-formed SMPL-format body (convex regressors, normalised sparse weights)."""
+    rng = np.random.default_rng(seed)
+    v = num_vertices
+    v_template = rng.normal(scale=0.3, size=(v, 3)).astype(np.float32)
+    weights = np.zeros((v, N_JOINTS), np.float32)
+    for i in range(v):  # each vertex follows 1-3 joints
+        js = rng.choice(N_JOINTS, size=rng.integers(1, 4), replace=False)
+        weights[i, js] = rng.random(len(js)) + 0.1
+    weights /= weights.sum(1, keepdims=True)
+    j_reg = np.zeros((N_JOINTS, v), np.float32)
+    for j in range(N_JOINTS):
+        vs = rng.choice(v, size=8, replace=False)
+        j_reg[j, vs] = rng.random(8) + 0.1
+    j_reg /= j_reg.sum(1, keepdims=True)
+    return BodyModelData(
+        v_template=v_template,
+        faces=rng.integers(0, v, size=(2 * v, 3)).astype(np.int32),
+        shapedirs=(rng.normal(scale=0.02, size=(v, 3, num_betas))).astype(np.float32),
+        weights=weights,
+        parents=np.array(SMPL_PARENTS, np.int32),
+        j_regressor=j_reg,
+        posedirs=rng.normal(scale=0.01, size=(v, 3, 207)).astype(np.float32) if with_posedirs else None,
+        meta={"name": "synthetic"},
+    )
+
+
+@pytest.fixture
+def body_data() -> BodyModelData:
+    return make_body_data()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
