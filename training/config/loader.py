@@ -31,7 +31,7 @@ class ConfigError(ValueError):
 class StrictModel(BaseModel):
     """Base of every config section: unknown keys are errors, values are checked on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
