@@ -107,3 +107,15 @@ def test_generic_loader_works_for_any_schema(tmp_path):
     path.write_text("model: lite\nseed: 3\n")
     assert load_config(path, TrainConfig).seed == 3
     assert isinstance(load_model_config("lite"), ModelConfig)
+
+
+def test_cli_reports_bad_keys_in_one_line(capsys):
+    from realtime.cli import main as live_main
+    from training.cli import train_main
+
+    assert live_main(["--source", "0", "tracking.max_person=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tracking.max_person: unknown key" in err[0] and "max_persons" in err[0]
+    assert train_main(["batch_size=-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "batch_size" in err[0] and "greater than 0" in err[0]

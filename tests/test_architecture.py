@@ -1,0 +1,48 @@
+"""The layout's rules: imports point realtime → engines → training, and the live app starts without torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = {"training": 0, "engines": 1, "realtime": 2}  # a package may import only lower ranks
+
+
+def imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(ORDER))
+def test_imports_point_one_way(package: str):
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no modules"
+    for path in files:
+        for other in imported_packages(path) & set(ORDER):
+            assert ORDER[other] <= ORDER[package], f"{path.relative_to(ROOT)} imports {other} (allowed: realtime → engines → training)"
+
+
+def test_top_level_layout():
+    for name in ("realtime", "engines", "training", "tools", "configs", "tests", "pyproject.toml", "README.md"):
+        assert (ROOT / name).exists(), name
+
+
+def test_live_app_modules_do_not_import_torch():
+    code = (
+        "import sys, realtime, realtime.config, realtime.cli, realtime.render, engines, training.config;"
+        "bad = [m for m in ('torch', 'torchvision') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
