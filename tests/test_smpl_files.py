@@ -172,3 +172,15 @@ def test_damaged_files_give_one_line(tmp_path, fake_chumpy):
 def test_too_many_betas_requested(body_data):
     with pytest.raises(BodyModelFileError, match="num_betas=11"):
         BodyModel(body_data, num_betas=11)
+
+
+def test_smpl_npz_conversion_loads(tmp_path):
+    """An official model converted to .npz (dense arrays, SMPL key names) loads like the pickle."""
+    data = make_body_data(num_vertices=6890, seed=7)
+    kintree = np.stack([data.parents.astype(np.int64), np.arange(24)])
+    path = tmp_path / "SMPL_MALE.npz"
+    np.savez(path, v_template=data.v_template, f=data.faces, shapedirs=data.shapedirs, posedirs=data.posedirs,
+             weights=data.weights, J_regressor=data.j_regressor, kintree_table=kintree)
+    body = BodyModel.smpl(tmp_path, gender="male")
+    pose = torch.randn(2, 24, 3) * 0.3
+    torch.testing.assert_close(body(pose=pose).vertices, BodyModel(data)(pose=pose).vertices, atol=1e-5, rtol=0)
