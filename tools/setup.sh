@@ -13,8 +13,8 @@ extras="${EXTRAS:-train,live}"
 [ "$role" = "test" ] && extras="$extras,test"
 
 # System libraries: Open3D needs libusb to import and Mesa's EGL/GL to render without a screen;
-# OpenCV/MediaPipe need libGL and glib; ffmpeg brings the codecs for files and RTSP.
-apt_packages=(python3-venv python3-dev libusb-1.0-0 libegl1 libgl1 libgl1-mesa-dri libglib2.0-0 libgomp1 ffmpeg)
+# OpenCV/MediaPipe need libGL and glib (the OpenCV wheel brings its own FFmpeg for files and RTSP).
+apt_packages=(python3-venv libusb-1.0-0 libegl1 libgl1 libgl1-mesa-dri libglib2.0-0 libgomp1)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
