@@ -66,7 +66,11 @@ def pose_to_matrices(pose: torch.Tensor) -> torch.Tensor:
 
 
 class BodyModel(nn.Module):
-    """Batched, differentiable SMPL-format body (CPU or CUDA: move it with ``.to(device)``)."""
+    """Batched, differentiable SMPL-format body (CPU or CUDA: move it with ``.to(device)``).
+
+    Its arrays are non-persistent buffers: they come from the body file, so a network that owns a
+    body model does not copy them into its checkpoints.
+    """
 
     def __init__(self, data: BodyModelData, num_betas: Optional[int] = None) -> None:
         super().__init__()
@@ -80,17 +84,17 @@ class BodyModel(nn.Module):
         self.landmark_names: tuple[str, ...] = tuple(data.landmark_names)
         self.meta = dict(data.meta)
         f32 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
-        self.register_buffer("v_template", f32(data.v_template))
-        self.register_buffer("shapedirs", f32(data.shapedirs[..., :nb]))
-        self.register_buffer("weights", f32(data.weights))
-        self.register_buffer("j_regressor", f32(data.j_regressor))
-        self.register_buffer("faces", torch.as_tensor(data.faces.astype(np.int64)))
+        self.register_buffer("v_template", f32(data.v_template), persistent=False)
+        self.register_buffer("shapedirs", f32(data.shapedirs[..., :nb]), persistent=False)
+        self.register_buffer("weights", f32(data.weights), persistent=False)
+        self.register_buffer("j_regressor", f32(data.j_regressor), persistent=False)
+        self.register_buffer("faces", torch.as_tensor(data.faces.astype(np.int64)), persistent=False)
         lm = data.landmark_regressor if data.landmark_regressor is not None else np.zeros((0, data.num_vertices))
-        self.register_buffer("landmark_regressor", f32(lm))
+        self.register_buffer("landmark_regressor", f32(lm), persistent=False)
         if data.posedirs is not None:
             v = data.num_vertices
             # (V, 3, P) -> (P, V*3), the layout pose_blend multiplies with.
-            self.register_buffer("posedirs", f32(data.posedirs.reshape(v * 3, -1).T))
+            self.register_buffer("posedirs", f32(data.posedirs.reshape(v * 3, -1).T), persistent=False)
         else:
             self.posedirs = None
         self._set_index_cache: dict[str, torch.Tensor] = {}
