@@ -167,3 +167,66 @@ def test_bad_inputs_name_the_expected_shape():
         model.forward_features({k: torch.randn(1, 4, 100) for k in model.stream_names})
     with pytest.raises(ValueError, match=r"\(\.\.\., 157\)"):
         model.decode(torch.randn(2, 150))
+
+
+def test_whole_video_inference_stitches_windows():
+    from training.model.inference import infer_sequence, window_starts
+
+    assert window_starts(40, 16, 8) == [0, 8, 16, 24]
+    assert window_starts(10, 16, 8) == [0]
+    model = make("lite", "temporal_encoder.attention=bidirectional").eval()
+    t_len = model.cfg.input.seq_len
+    feats = {k: torch.randn(45, model.cfg.embed_dim) for k in model.stream_names}
+    theta = infer_sequence(model, feats)
+    assert theta.shape == (45, 157)
+    with torch.no_grad():
+        # frame 12 sits closest to the centre of the window starting at 8 (stride T/2)
+        ref = model.forward_features({k: v[None, 8 : 8 + t_len] for k, v in feats.items()}).theta[0]
+    torch.testing.assert_close(theta[12], ref[4], atol=1e-5, rtol=0)
+    # short clips are padded, not refused
+    assert infer_sequence(model, {k: v[:5] for k, v in feats.items()}).shape == (5, 157)
+
+
+def test_whole_video_inference_of_a_causal_model_is_the_stream():
+    from training.model.inference import infer_sequence
+
+    model = make("lite").eval()
+    feats = {k: torch.randn(30, model.cfg.embed_dim) for k in model.stream_names}
+    with torch.no_grad():
+        ref = model.forward_features({k: v[None] for k, v in feats.items()}).theta[0]
+    torch.testing.assert_close(infer_sequence(model, feats), ref, atol=1e-4, rtol=0)
+
+
+def test_streaming_step_exports_to_onnx_and_matches_onnxruntime(tmp_path):
+    """The step has static shapes and exports as it is (the engines issue builds on this)."""
+    pytest.importorskip("onnx", reason="onnx is not installed (train extra)")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (live extra)")
+    model = make("lite").eval()
+    names = list(model.init_state(2))
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, rgb, flow, keypoints, *state):
+            out, new = self.model.step({"rgb": rgb, "flow": flow, "keypoints": keypoints}, dict(zip(names, state)))
+            return (out.theta, out.vertices, *[new[k] for k in names])
+
+    wrapper = Step().eval()
+    state = model.init_state(2)
+    feats = [torch.randn(2, model.cfg.embed_dim) for _ in range(3)]
+    path = tmp_path / "step.onnx"
+    torch.onnx.export(wrapper, (*feats, *state.values()), str(path), dynamo=False, opset_version=17,
+                      input_names=["rgb", "flow", "keypoints", *names])
+    wrapper.eval()  # export restores the wrapper's mode; keep the reference in eval
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_state = {k: v.numpy() for k, v in state.items()}
+    for _ in range(20):  # past the window, so the ring buffer wraps
+        f = [torch.randn(2, model.cfg.embed_dim) for _ in range(3)]
+        res = sess.run(None, {"rgb": f[0].numpy(), "flow": f[1].numpy(), "keypoints": f[2].numpy(), **ort_state})
+        with torch.no_grad():
+            out, state = model.step({"rgb": f[0], "flow": f[1], "keypoints": f[2]}, state)
+        assert abs(res[0] - out.theta.numpy()).max() < 1e-4
+        assert abs(res[1] - out.vertices.numpy()).max() < 1e-4
+        ort_state = dict(zip(names, res[2:]))
