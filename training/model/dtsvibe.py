@@ -141,12 +141,18 @@ class DTSVIBE(nn.Module):
             "joints2d": project_weak_perspective(joints3d, cam),
         }
 
-    def forward_features(self, feats: dict[str, torch.Tensor], need_weights: bool = False) -> ModelOutput:
-        """``{stream: (B, N, D)}`` → outputs for every frame."""
+    def temporal(
+        self, feats: dict[str, torch.Tensor], need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """``{stream: (B, N, D)}`` → (Θ, coarse Θ) ``(B, N, P)`` and the encoder's attention maps."""
         encoded, attention = self.encoder(feats["rgb"], need_weights)
         fused = self._fuse(encoded, feats)
         coarse = self.fc(fused) + self.theta_mean
-        theta = self.regressor(coarse, fused)
+        return self.regressor(coarse, fused), coarse, attention
+
+    def forward_features(self, feats: dict[str, torch.Tensor], need_weights: bool = False) -> ModelOutput:
+        """``{stream: (B, N, D)}`` → outputs for every frame."""
+        theta, coarse, attention = self.temporal(feats, need_weights)
         return ModelOutput(theta=theta, coarse_theta=coarse, attention=attention, **self.decode(theta))
 
     def forward(

@@ -1,0 +1,37 @@
+"""The model's commands: the CPU benchmark and the attention-map figure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    res = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def test_bench_model_prints_and_writes_the_same_figures(tmp_path):
+    res = run("tools/bench_model.py", "--configs", "lite", "--repeats", "2", "--persons", "1", "--out", str(tmp_path))
+    data = json.loads((tmp_path / "bench_model.json").read_text())
+    row = data["rows"][0]
+    assert row["config"] == "lite" and row["params_total_M"] > 1
+    step = row["temporal_per_new_frame"]["1"]
+    assert step["step_ms"] > 0 and step["recompute_ms"] > 0
+    assert f"| lite | 1 | {step['recompute_ms']:.2f} | {step['step_ms']:.2f} |" in res.stdout
+    assert (tmp_path / "bench_model.md").read_text().count("| lite |") == 2
+
+
+def test_plot_attention_draws_one_panel_per_head(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "att.png"
+    res = run("tools/plot_attention.py", "--config", "lite", "--out", str(out))
+    assert out.is_file() and out.stat().st_size > 10_000
+    assert "4 heads of layer 1 over 16 frames" in res.stdout
