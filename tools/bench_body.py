@@ -10,17 +10,17 @@ Prints a table and writes it as Markdown and JSON (``--out``, default ``out/benc
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
+from bench_report import environment, report  # noqa: E402
 from training.body import BodyModel  # noqa: E402
 
 
@@ -64,15 +64,9 @@ def main() -> int:
         f"| {r['body']} | {r['vertices']} | {r['batch']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | {r['min_ms']:.2f} | {r['per_body_ms']:.2f} |"
         for r in rows
     ]
-    env = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, device {args.device}"
     table = "\n".join([header, *lines])
-    print(table)
-    print(f"({env}; {args.repeats} runs after 3 warm-up)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_body.md").write_text(f"# Body model forward\n\n{table}\n\n{env}; {args.repeats} runs after 3 warm-up.\n")
-    (out / "bench_body.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
-    print(f"wrote {out / 'bench_body.md'} and {out / 'bench_body.json'}")
+    env = environment(f"device {args.device}; {args.repeats} runs after 3 warm-up")
+    report(args.out, "bench_body", "Body model forward", [table], env, rows)
     return 0
 
 

@@ -19,8 +19,6 @@ Rows:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -28,9 +26,11 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
+from bench_report import environment, report  # noqa: E402
 from training.config import load_model_config  # noqa: E402
 from training.model import build_model  # noqa: E402
 
@@ -117,17 +117,9 @@ def main() -> int:
     for r in rows:
         for persons, m in r["temporal_per_new_frame"].items():
             t2.append(f"| {r['config']} | {persons} | {m['recompute_ms']:.2f} | {m['step_ms']:.2f} | {m['ratio']:.1f}× |")
-    env = (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-           f"median of {args.repeats} runs; causal attention for every row; "
-           "batch T=16 and frame encoder for 1 person")
-    text = "\n".join(t1) + "\n\n" + "\n".join(t2)
-    print(text)
-    print(f"({env})")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_model.md").write_text(f"# DTS-VIBE network on the CPU\n\n{text}\n\n{env}\n")
-    (out / "bench_model.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
-    print(f"wrote {out / 'bench_model.md'} and {out / 'bench_model.json'}")
+    env = environment(f"median of {args.repeats} runs; causal attention for every row; "
+                      "batch T=16 and frame encoder for 1 person")
+    report(args.out, "bench_model", "DTS-VIBE network on the CPU", ["\n".join(t1), "\n".join(t2)], env, rows)
     return 0
 
 

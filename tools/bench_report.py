@@ -1,0 +1,28 @@
+"""Shared output of the ``tools/bench*`` commands: print the tables, write them as Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def environment(extra: str = "") -> str:
+    """One line describing where the figures were measured."""
+    import torch
+
+    line = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    return f"{line}; {extra}" if extra else line
+
+
+def report(out_dir: str | Path, name: str, title: str, tables: Sequence[str], env: str, rows: Any) -> None:
+    """Print ``tables`` and ``env``; write ``<out_dir>/<name>.md`` and ``<name>.json`` with the same figures."""
+    text = "\n\n".join(tables)
+    print(text)
+    print(f"({env})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(f"# {title}\n\n{text}\n\n{env}\n")
+    (out / f"{name}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
+    print(f"wrote {out / (name + '.md')} and {out / (name + '.json')}")
