@@ -153,8 +153,9 @@ class BodyModel(nn.Module):
         return BodyOutput(vertices=vertices, joints=joints, landmarks=landmarks, rotmats=rotmats)
 
     # -- joint sets --------------------------------------------------------------------------------
-    def _set_indices(self, name: str) -> torch.Tensor:
-        """Indices of joint set ``name`` into ``joints ++ landmarks``; cached."""
+    def joint_set_indices(self, name: str) -> torch.Tensor:
+        """Indices of joint set ``name`` into ``joints ++ landmarks``; cached. A clear error when the
+        body lacks a landmark the set needs."""
         if name not in self._set_index_cache:
             pool = {f"smpl/{n}": i for i, n in enumerate(SMPL_JOINTS)}
             pool.update({n: NUM_SMPL_JOINTS + i for i, n in enumerate(self.landmark_names)})
@@ -176,13 +177,13 @@ class BodyModel(nn.Module):
 
     def joint_set(self, output: BodyOutput, name: str) -> torch.Tensor:
         """Joints of set ``name`` (see ``joint_sets.JOINT_SETS``) from a forward output → (B, K, 3)."""
-        idx = self._set_indices(name)
+        idx = self.joint_set_indices(name)
         points = torch.cat([output.joints, output.landmarks], dim=1)
         return points[:, idx.to(points.device)]
 
     def has_joint_set(self, name: str) -> bool:
         try:
-            self._set_indices(name)
+            self.joint_set_indices(name)
         except BodyModelFileError:
             return False
         return True

@@ -80,7 +80,7 @@ class DTSVIBE(nn.Module):
         self.body = body if body is not None else BodyModel.from_config(cfg.body_model)
         if self.body.num_betas < self.layout.num_betas:
             raise ValueError(f"body model has {self.body.num_betas} shape components, model config needs {self.layout.num_betas}")
-        self.body._set_indices(TRAIN_JOINT_SET)  # fail now, clearly, if the body lacks the training joints
+        self.body.joint_set_indices(TRAIN_JOINT_SET)  # fail now, clearly, if the body lacks the training joints
 
     @property
     def stream_names(self) -> tuple[str, ...]:
