@@ -1,0 +1,89 @@
+"""MediaPipe's 33 pose landmarks for one person region (``pose_landmark_full.tflite``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import cv2
+import numpy as np
+
+from .blazepose import LANDMARK_INPUT, LANDMARK_VALUES, NUM_RAW_LANDMARKS, Roi, roi_from_alignment, roi_from_box, sigmoid
+from .runtime import LANDMARK_MODEL, TFLiteModel, mediapipe_model
+
+NUM_LANDMARKS = 33
+
+
+@dataclass
+class Landmarks:
+    """One person's 33 MediaPipe landmarks (MediaPipe's order) in image pixels.
+
+    Attributes:
+        xy: ``(33, 2)`` pixels. z: ``(33,)`` depth relative to the hips, same pixel scale as x
+        (smaller = nearer the camera). visibility, presence: ``(33,)`` 0‥1.
+        score: the model's pose-presence score 0‥1. roi: the region the model saw.
+        aux_xy: ``(2, 2)`` the auxiliary alignment points (mid-hip, body-size point) that give the
+        next frame's region (:meth:`next_roi`).
+    """
+
+    xy: np.ndarray
+    z: np.ndarray
+    visibility: np.ndarray
+    presence: np.ndarray
+    score: float
+    roi: Roi
+    aux_xy: np.ndarray
+
+    def box(self, min_visibility: float = 0.5) -> Optional[np.ndarray]:
+        """Tight ``(x0, y0, x1, y1)`` box of the landmarks visible above ``min_visibility`` (None if none)."""
+        ok = self.visibility > min_visibility
+        if not ok.any():
+            return None
+        pts = self.xy[ok]
+        return np.concatenate([pts.min(0), pts.max(0)]).astype(np.float32)
+
+    def next_roi(self, expand: float = 1.25) -> Roi:
+        """Region for the next frame from the auxiliary points, as MediaPipe tracks a pose."""
+        return roi_from_alignment(self.aux_xy[0], self.aux_xy[1], expand)
+
+
+class LandmarkEstimator:
+    """``estimate(frame_bgr, region)`` → :class:`Landmarks` for the person in ``region``.
+
+    ``region`` is a :class:`Roi` (rotated square, e.g. ``Detection.roi()`` or ``Landmarks.next_roi()``),
+    a ``Detection``, or an axis-aligned box ``(x0, y0, x1, y1)`` (an upright square around it, 1.25×).
+    """
+
+    def __init__(self, num_threads: Optional[int] = 1):
+        self.model = TFLiteModel(mediapipe_model(LANDMARK_MODEL), num_threads)
+
+    def estimate(self, frame_bgr: np.ndarray, region: Union[Roi, Sequence[float], "object"]) -> Landmarks:
+        roi = _as_roi(region)
+        side = LANDMARK_INPUT
+        crop = cv2.warpAffine(
+            frame_bgr, roi.to_input(side), (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
+        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0  # model range [0, 1]
+        outputs = self.model(x[None])
+        raw = outputs[0].reshape(NUM_RAW_LANDMARKS, LANDMARK_VALUES)
+        score = float(np.asarray(outputs[1]).reshape(-1)[0])
+        back = roi.from_input(side)  # 2×3
+        xy = raw[:, :2] @ back[:, :2].T + back[:, 2]
+        z = raw[:, 2] * (roi.size / side)
+        return Landmarks(
+            xy=xy[:NUM_LANDMARKS].astype(np.float32),
+            z=z[:NUM_LANDMARKS].astype(np.float32),
+            visibility=sigmoid(raw[:NUM_LANDMARKS, 3]).astype(np.float32),
+            presence=sigmoid(raw[:NUM_LANDMARKS, 4]).astype(np.float32),
+            score=score,
+            roi=roi,
+            aux_xy=xy[NUM_LANDMARKS : NUM_LANDMARKS + 2].astype(np.float32),
+        )
+
+
+def _as_roi(region) -> Roi:
+    if isinstance(region, Roi):
+        return region
+    if hasattr(region, "roi"):  # a Detection
+        return region.roi()
+    return roi_from_box(np.asarray(region, np.float64).reshape(4))

@@ -1,0 +1,206 @@
+"""realtime.detection: BlazePose decoding maths, the tracker, crop boxes, and a real frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.detection.blazepose import (
+    AnchorOptions,
+    Roi,
+    box_iou,
+    decode_detections,
+    letterbox,
+    roi_from_alignment,
+    ssd_anchors,
+    weighted_nms,
+)
+from realtime.detection.tracker import PersonTracker, crop_box
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+if not MEDIA.is_dir():
+    MEDIA = Path("/work/shared/media")
+
+
+# ------------------------------------------------------------------------------------- anchors / decode
+
+
+def test_anchors_match_the_pose_detector_layout():
+    a = ssd_anchors()
+    assert a.shape == (2254, 4)  # 28²·2 + 14²·2 + 7²·6: the detector's output rows
+    np.testing.assert_allclose(a[:2, :2], [[0.5 / 28, 0.5 / 28]] * 2)  # 2 anchors per stride-8 cell
+    np.testing.assert_allclose(a[2, :2], [1.5 / 28, 0.5 / 28])  # x varies fastest
+    np.testing.assert_allclose(a[-1, :2], [6.5 / 7, 6.5 / 7])
+    assert np.all(a[:, 2:] == 1.0)  # fixed anchor size
+    assert len(ssd_anchors(AnchorOptions(input_size=128, strides=(8, 16, 16, 16)))) == 896  # BlazeFace's layout
+
+
+def test_decode_places_box_and_keypoints_relative_to_the_anchor():
+    anchors = ssd_anchors()
+    raw = np.zeros((len(anchors), 12), np.float32)
+    logits = np.full(len(anchors), -20.0, np.float32)
+    k = 1000
+    raw[k, :4] = [22.4, -11.2, 44.8, 67.2]  # dx, dy, w, h in model pixels
+    raw[k, 4:6] = [0.0, 0.0]
+    raw[k, 6:8] = [0.0, -56.0]
+    logits[k] = 3.0
+    boxes, kps, scores = decode_detections(raw, logits[:, None], anchors, min_score=0.5)
+    assert boxes.shape == (1, 4) and kps.shape == (1, 4, 2)
+    cx, cy = anchors[k, 0] + 0.1, anchors[k, 1] - 0.05
+    np.testing.assert_allclose(boxes[0], [cx - 0.1, cy - 0.15, cx + 0.1, cy + 0.15], atol=1e-6)
+    np.testing.assert_allclose(kps[0, 0], anchors[k, :2], atol=1e-6)
+    np.testing.assert_allclose(kps[0, 1], anchors[k, :2] + [0, -0.25], atol=1e-6)
+    np.testing.assert_allclose(scores, [1 / (1 + np.exp(-3.0))], rtol=1e-5)
+    # Nothing above the threshold → empty, well-shaped outputs.
+    b, kp, s = decode_detections(raw, np.full(len(anchors), -5.0), anchors)
+    assert b.shape == (0, 4) and kp.shape == (0, 4, 2) and s.shape == (0,)
+
+
+def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
+    kps = np.stack([boxes[:, :2], boxes[:, 2:]], 1)  # (3, 2, 2)
+    scores = np.array([0.6, 0.9, 0.7], np.float32)
+    b, k, s = weighted_nms(boxes, kps, scores, iou_threshold=0.3)
+    assert len(b) == 2
+    np.testing.assert_allclose(s, [0.9, 0.7])
+    np.testing.assert_allclose(b[0], [0.6, 0, 10.6, 10], atol=1e-5)  # (0.9·1 + 0.6·0) / 1.5 = 0.6
+    np.testing.assert_allclose(k[0, 0], [0.6, 0], atol=1e-5)
+    np.testing.assert_allclose(b[1], boxes[2])
+    # Below the threshold the two overlapping boxes stay apart.
+    assert len(weighted_nms(boxes, kps, scores, iou_threshold=0.95)[0]) == 3
+    assert weighted_nms(boxes[:0], kps[:0], scores[:0])[0].shape == (0, 4)
+
+
+def test_box_iou():
+    iou = box_iou(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    np.testing.assert_allclose(iou, [[1.0, 50 / 150, 0.0]])
+
+
+def test_letterbox_maps_back_to_image_pixels():
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[40:60, 150:170] = 255
+    sq, scale, (px, py) = letterbox(img, 224)
+    assert sq.shape == (224, 224, 3) and scale == pytest.approx(224 / 200) and (px, py) == (0.0, 56.0)
+    ys, xs = np.nonzero(sq[..., 0] > 128)
+    assert (xs.mean() - px) / scale == pytest.approx(160, abs=1.5)
+    assert (ys.mean() - py) / scale == pytest.approx(50, abs=1.5)
+
+
+def test_roi_rotation_and_round_trip():
+    upright = roi_from_alignment([100, 300], [100, 200], expand=1.0)  # body point straight above the hips
+    assert upright.angle == pytest.approx(0) and upright.size == pytest.approx(200)
+    leaning = roi_from_alignment([100, 300], [200, 300], expand=1.25)  # lying, head to the right
+    assert leaning.angle == pytest.approx(np.pi / 2) and leaning.size == pytest.approx(250)
+    # The ROI's top edge faces the head: its top-centre lies towards +x.
+    top_mid = leaning.corners()[:2].mean(0)
+    assert top_mid[0] > leaning.cx + 100
+    roi = Roi(320.0, 240.0, 150.0, 0.4)
+    fwd, back = roi.to_input(256), roi.from_input(256)
+    p = np.array([[300.0, 250.0], [350.0, 200.0]])
+    q = p @ fwd[:, :2].T + fwd[:, 2]
+    np.testing.assert_allclose(q @ back[:, :2].T + back[:, 2], p, atol=1e-3)
+    np.testing.assert_allclose(np.array([roi.cx, roi.cy]) @ fwd[:, :2].T + fwd[:, 2], [128, 128], atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------- tracker
+
+
+def _box(cx, cy, w=40.0, h=100.0):
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
+def test_crop_box_is_a_scaled_square():
+    assert crop_box([10, 20, 50, 120], 1.2) == pytest.approx((30, 70, 120))
+    assert crop_box([0, 0, 80, 40], 1.0) == pytest.approx((40, 20, 80))
+
+
+def test_ids_survive_a_short_gap_and_renew_after_a_long_one():
+    trk = PersonTracker(max_persons=4, max_missed=5, smoothing=0.0)
+    assert [t.id for t in trk.update([_box(100, 100)], 0)] == [0]
+    assert [t.id for t in trk.update([_box(102, 100)], 1)] == [0]
+    for f in (2, 3, 4):  # occluded for 3 frames
+        assert trk.update([], f) == []
+    assert [t.id for t in trk.update([_box(104, 100)], 5)] == [0]
+    for f in range(6, 14):  # gone for 8 frames > max_missed
+        trk.update([], f)
+    assert trk.tracks == []
+    assert [t.id for t in trk.update([_box(104, 100)], 14)] == [1]
+
+
+def test_frame_index_gaps_count_as_misses():
+    trk = PersonTracker(max_missed=3, smoothing=0.0)
+    trk.update([_box(100, 100)], 0)
+    assert [t.id for t in trk.update([_box(100, 100)], 3)] == [0]  # stride 3: no miss in between
+    trk.update([], 7)  # 4 frames without a match
+    assert trk.tracks == []
+
+
+def test_two_crossing_people_keep_their_ids():
+    trk = PersonTracker(max_persons=4, max_missed=5, iou_threshold=0.1, smoothing=0.3)
+    # A walks right (near the camera: bigger), B walks left (farther, smaller); they cross at x=200.
+    ids_a, ids_b = set(), set()
+    for f in range(41):
+        a = _box(100 + 5 * f, 200, 60, 150)
+        b = _box(300 - 5 * f, 190, 40, 100)
+        dets = [(a, 0.9), (b, 0.8)] if f % 2 else [(b, 0.8), (a, 0.9)]  # input order must not matter
+        tracks = trk.update([np.append(d, s) for d, s in dets], f)
+        assert len(tracks) == 2
+        for t in tracks:
+            (ids_a if np.allclose(t.raw_box, a) else ids_b).add(t.id)
+    assert ids_a == {0} and ids_b == {1}
+
+
+def test_max_persons_and_smoothing():
+    trk = PersonTracker(max_persons=2, smoothing=0.5)
+    tracks = trk.update([np.append(_box(x, 100), s) for x, s in ((100, 0.5), (300, 0.9), (500, 0.7))], 0)
+    assert len(tracks) == 2 and {tuple(np.round(t.raw_box[:2])) for t in tracks} == {(280, 50), (480, 50)}
+    t = trk.update([np.append(_box(310, 100), 0.9), np.append(_box(500, 100), 0.7)], 1)[0]
+    assert t.raw_box[0] == pytest.approx(290) and t.box[0] == pytest.approx(285)  # halfway
+    assert t.crop() == pytest.approx(crop_box(t.box))
+    with pytest.raises(ValueError):
+        PersonTracker(smoothing=1.0)
+
+
+# ------------------------------------------------------------------------------------- real frame
+
+
+@pytest.fixture(scope="module")
+def portrait_frame():
+    cv2 = pytest.importorskip("cv2")
+    path = MEDIA / "single_person_portrait.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (shared media absent)")
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 10)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+def test_detects_the_person_with_landmarks_inside_the_box(portrait_frame):
+    pytest.importorskip("mediapipe")
+    from realtime.detection import DetectionSetupError, LandmarkEstimator, MultiPersonPose, PersonDetector
+
+    try:
+        det, est = PersonDetector(), LandmarkEstimator()
+    except DetectionSetupError as exc:
+        pytest.skip(str(exc))
+    dets = det.detect(portrait_frame)
+    assert len(dets) >= 1 and dets[0].score > 0.5
+    x0, y0, x1, y1 = dets[0].box
+    h, w = portrait_frame.shape[:2]
+    assert x1 - x0 > 0.3 * w  # the person fills much of the portrait frame
+    lm = est.estimate(portrait_frame, dets[0])
+    assert lm.xy.shape == (33, 2) and lm.visibility.shape == (33,) and lm.score > 0.5
+    vis = lm.visibility > 0.5
+    assert vis.sum() >= 20
+    margin = 0.1 * (x1 - x0)
+    inside = (lm.xy[:, 0] > x0 - margin) & (lm.xy[:, 0] < x1 + margin) & (lm.xy[:, 1] > y0 - margin) & (lm.xy[:, 1] < y1 + margin)
+    assert inside[vis].all()
+    # Anatomy sanity: shoulders above hips above ankles (image y grows downwards).
+    assert lm.xy[11:13, 1].mean() < lm.xy[23:25, 1].mean() < lm.xy[27:29, 1].mean()
+    people = MultiPersonPose(det, est).process(portrait_frame, 0)
+    assert [p.id for p in people] == [0]
