@@ -1,0 +1,284 @@
+"""The synthetic video generator: determinism, shapes, exact flow, masks, labels, shards.
+
+Small crops (64–128 px) and short clips (T = 4–5) keep this fast; everything renders through
+Mesa's EGL (skipped with a reason where no headless GL context can be made).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("moderngl", reason="synthetic rendering needs moderngl (pip install moderngl)")
+
+from training.synthetic.render import gl_available  # noqa: E402
+
+if not gl_available():  # pragma: no cover - machine dependent
+    pytest.skip("no headless OpenGL 3.3 context through EGL (install libegl1/libgl1/Mesa)", allow_module_level=True)
+
+from training.body import BodyModel  # noqa: E402
+from training.model.params import project_weak_perspective  # noqa: E402
+from training.synthetic import (  # noqa: E402
+    ArrayMotionSource,
+    SyntheticConfig,
+    SyntheticGenerator,
+    SyntheticShardDataset,
+    SyntheticVideoDataset,
+    write_shards,
+)
+from training.synthetic.geometry import norm_to_pixel, project_crop  # noqa: E402
+
+S = 96
+T = 5
+
+
+@pytest.fixture(scope="module")
+def body() -> BodyModel:
+    return BodyModel.open()
+
+
+@pytest.fixture(scope="module")
+def gen(body) -> SyntheticGenerator:
+    return SyntheticGenerator(seed=7, config=SyntheticConfig(seq_len=T, crop_size=S), body=body)
+
+
+@pytest.fixture(scope="module")
+def geo(gen):
+    """Clips with their rendered buffers and the labelled person's camera-space vertices."""
+    return [gen.debug_geometry(i) for i in range(3)]
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    ax, ay = x - x0, y - y0
+    return (img[..., y0, x0] * (1 - ax) * (1 - ay) + img[..., y0, x0 + 1] * ax * (1 - ay)
+            + img[..., y0 + 1, x0] * (1 - ax) * ay + img[..., y0 + 1, x0 + 1] * ax * ay)
+
+
+def _clean(clip: dict, t: int, p: np.ndarray, z: np.ndarray, tol: float) -> np.ndarray:
+    """Points whose 4 bilinear neighbour pixels in frame t show the person at depth z ± tol."""
+    ok = (p >= 0).all(1) & (p < S - 1).all(1)
+    pc = np.clip(p, 0, S - 1.001)
+    x0, y0 = np.floor(pc[:, 0]).astype(int), np.floor(pc[:, 1]).astype(int)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            ok &= clip["mask"][t][y0 + dy, x0 + dx] > 0
+            ok &= np.abs(clip["depth"][t][y0 + dy, x0 + dx] - z) < tol
+    return ok
+
+
+def _trace_back(clip: dict, t: int, p: np.ndarray) -> np.ndarray:
+    """Pixel p of frame t moved by frame t's backward flow (bilinear) → pixel in frame t-1."""
+    pc = np.clip(p, 0, S - 1.001)
+    return pc + _bilinear(clip["flow"][t].astype(np.float32), pc[:, 0], pc[:, 1]).T
+
+
+# -- determinism ----------------------------------------------------------------------------------
+def test_same_seed_same_clip_different_seed_different(gen, body):
+    a = gen.clip(11)
+    b = SyntheticGenerator(seed=7, config=SyntheticConfig(seq_len=T, crop_size=S), body=body).clip(11)
+    for k, v in a.items():
+        if isinstance(v, np.ndarray):
+            assert v.dtype == b[k].dtype and np.array_equal(v, b[k]), k
+    assert a["meta"] == b["meta"]
+    c = SyntheticGenerator(seed=8, config=SyntheticConfig(seq_len=T, crop_size=S), body=body).clip(11)
+    assert not np.array_equal(a["rgb"], c["rgb"])
+    assert not np.array_equal(a["pose"], c["pose"])
+    assert not np.array_equal(gen.clip(12)["rgb"], a["rgb"])
+
+
+# -- shapes ---------------------------------------------------------------------------------------
+def test_sample_keys_shapes_dtypes(body):
+    ds = SyntheticVideoDataset(seed=1, length=2, seq_len=4, crop_size=64, body=body)
+    assert len(ds) == 2
+    s = ds[1]
+    t, sz = 4, 64
+    expected = {
+        "rgb": (t, 3, sz, sz), "flow": (t, 2, sz, sz), "mask": (t, sz, sz), "pose": (t, 72), "betas": (t, 10),
+        "cam": (t, 3), "kp3d": (t, 49, 3), "kp2d": (t, 49, 3), "kp2d_smpl24": (t, 24, 3), "kp2d_lsp14": (t, 14, 3),
+        "kp2d_h36m17": (t, 17, 3), "kp2d_mediapipe33": (t, 33, 3), "has_kp3d": (t,), "has_smpl": (t,),
+    }
+    assert set(s) == set(expected)
+    for k, shape in expected.items():
+        assert tuple(s[k].shape) == shape, k
+        assert s[k].dtype == (torch.bool if k.startswith("has_") else torch.float32), k
+    assert s["has_kp3d"].all() and s["has_smpl"].all()
+    assert torch.count_nonzero(s["flow"][0]) == 0 and torch.count_nonzero(s["flow"][1:]) > 0
+    assert -2.2 < float(s["rgb"].min()) and float(s["rgb"].max()) < 2.7  # ImageNet-normalised
+    assert set(torch.unique(s["mask"]).tolist()) <= {0.0, 1.0} and s["mask"].sum() > 0
+    vis = s["kp2d"][..., 2]
+    assert set(torch.unique(vis).tolist()) <= {0.0, 1.0} and vis.mean() > 0.3
+    with pytest.raises(IndexError):
+        ds[2]
+
+
+# -- exact flow -----------------------------------------------------------------------------------
+def test_flow_moves_visible_vertices_onto_previous_frame(geo):
+    n_checked = 0
+    for g in geo:
+        clip, verts = g["clip"], g["vertices"]
+        px = norm_to_pixel(project_crop(verts, clip["crop_proj"]), S)
+        for t in range(1, T):
+            ok = _clean(clip, t, px[t], verts[t, :, 2], 0.01)
+            err = np.linalg.norm(_trace_back(clip, t, px[t][ok]) - px[t - 1][ok], axis=1)
+            assert err.size == 0 or err.max() < 0.5, (clip["meta"], t, err.max())
+            n_checked += ok.sum()
+    assert n_checked > 2000
+
+
+def test_flow_moves_visible_surface_landmarks_onto_previous_frame(gen, geo):
+    checked = 0
+    for g in geo:
+        clip = g["clip"]
+        for name in ("mediapipe33", "spin49"):
+            kp = clip[f"kp2d_{name}"]
+            # surface landmarks: those lying on the rest mesh (vertex/*, most mp/*)
+            idx = gen.set_index[name]
+            on_surface = gen.pool_tol[idx] < 0.035
+            p = norm_to_pixel(kp[..., :2].astype(np.float64), S)
+            for t in range(1, T):
+                z = _depth_of(g, gen, idx, t)
+                sel = on_surface & (kp[t, :, 2] > 0) & _clean(clip, t, p[t], z, 0.02)
+                err = np.linalg.norm(_trace_back(clip, t, p[t][sel]) - p[t - 1][sel], axis=1)
+                assert err.size == 0 or err.max() < 0.5, (name, t, err.max())
+                checked += sel.sum()
+    assert checked >= 20
+
+
+def _depth_of(g, gen, idx, t):
+    """Camera depth of pool points idx at frame t, from the labels (kp3d-style: body + transl)."""
+    clip = g["clip"]
+    with torch.no_grad():
+        out = gen.body(pose=torch.as_tensor(clip["pose"][t : t + 1]).reshape(1, 24, 3),
+                       betas=torch.as_tensor(clip["betas"][t : t + 1]))
+    pool = torch.cat([out.joints, out.landmarks], 1)[0].double().numpy() + clip["transl"][t]
+    return pool[idx, 2]
+
+
+# -- masks, 2D and 3D labels ----------------------------------------------------------------------
+def test_mask_covers_projected_body(gen, geo):
+    import cv2
+
+    faces = gen.faces
+    for g in geo:
+        clip, verts = g["clip"], g["vertices"]
+        px = norm_to_pixel(project_crop(verts, clip["crop_proj"]), S)
+        for t in range(T):
+            sil = np.zeros((S, S), np.uint8)
+            tri = np.round(px[t][faces] * 16).astype(np.int32)  # OpenCV: integer = pixel centre; 4 bits subpixel
+            cv2.fillPoly(sil, list(tri), 1, lineType=cv2.LINE_8, shift=4)
+            grown = cv2.dilate(sil, np.ones((3, 3), np.uint8))
+            mask = clip["mask"][t] > 0
+            assert mask.sum() > 50
+            assert (mask & (grown == 0)).sum() == 0  # the mask lies inside the projected body
+            # visible vertices land on the mask
+            ok = _clean(clip, t, px[t], verts[t, :, 2], 0.01)
+            ip = np.clip(np.round(px[t][ok]).astype(int), 0, S - 1)
+            assert mask[ip[:, 1], ip[:, 0]].all()
+            if not clip["meta"]["occluders"] and not clip["meta"]["second_person"]:
+                inner = cv2.erode(sil, np.ones((5, 5), np.uint8)) > 0
+                assert mask[inner].mean() > 0.97, (clip["meta"], t, inner.sum(), (inner & ~mask).sum())
+
+
+def test_2d_joints_are_the_rendered_geometry_and_weak_perspective_fits(gen, geo):
+    for g in geo:
+        clip = g["clip"]
+        with torch.no_grad():
+            out = gen.body(pose=torch.as_tensor(clip["pose"]).reshape(-1, 24, 3), betas=torch.as_tensor(clip["betas"]))
+        for name in ("spin49", "smpl24", "lsp14", "h36m17", "mediapipe33"):
+            pts = gen.body.joint_set(out, name).double().numpy()
+            xy = project_crop(pts + clip["transl"][:, None].astype(np.float64), clip["crop_proj"])
+            np.testing.assert_allclose(clip[f"kp2d_{name}"][..., :2], xy, atol=2e-4)
+        # 3D joints: spin49 of body(pose, betas) without translation
+        np.testing.assert_allclose(clip["kp3d"], gen.body.joint_set(out, "spin49").numpy(), atol=1e-4)
+        # weak perspective ≈ perspective (the residual is the perspective effect: a few pixels at most)
+        wp = project_weak_perspective(torch.as_tensor(clip["kp3d"]), torch.as_tensor(clip["cam"])).numpy()
+        resid = np.abs(wp - clip["kp2d_spin49"][..., :2])
+        assert resid.mean() < 0.03 and resid.max() < 0.15
+        assert (clip["cam"][:, 0] > 0.5).all() and (clip["cam"][:, 0] < 1.6).all()  # body fills the 1.2× crop
+
+
+def test_visibility_rule(gen, geo):
+    for g in geo:
+        clip = g["clip"]
+        kp = clip["kp2d_mediapipe33"]
+        idx = gen.set_index["mediapipe33"]
+        p = np.round(norm_to_pixel(kp[..., :2].astype(np.float64), S)).astype(int)
+        for t in range(T):
+            z = _depth_of(g, gen, idx, t)
+            inside = (p[t] >= 0).all(1) & (p[t] < S).all(1)
+            pc = np.clip(p[t], 0, S - 1)
+            d = clip["depth"][t][pc[:, 1], pc[:, 0]]
+            d = np.where(d > 0, d, np.inf)
+            expect = inside & (z <= d + gen.pool_tol[idx])
+            np.testing.assert_array_equal(kp[t, :, 2] > 0, expect)
+
+
+def test_culling_is_exact(body):
+    g = SyntheticGenerator(seed=3, config=SyntheticConfig(seq_len=4, crop_size=64), body=body)
+    a = g.clip(0)
+    g.cull = False
+    b = g.clip(0)
+    assert np.array_equal(a["mask"], b["mask"])
+    assert (a["flow"] != b["flow"]).mean() < 1e-3  # at most a few edge pixels differ (ties)
+
+
+# -- motion ---------------------------------------------------------------------------------------
+def test_motion_source_hook_drives_the_body(body):
+    rng = np.random.default_rng(0)
+    seq = rng.normal(scale=0.15, size=(40, 72))
+    seq[:, :3] = 0
+    src = ArrayMotionSource([seq], fps=30.0)
+    g = SyntheticGenerator(seed=0, config=SyntheticConfig(seq_len=4, crop_size=64), body=body, motion_source=src)
+    clip = g.clip(0)
+    body_pose = clip["pose"][:, 3:]
+    # each frame's body pose is some window frame of the source (the root is re-expressed in the camera frame)
+    for f in body_pose:
+        assert np.abs(seq[:, 3:] - f).max(1).min() < 1e-5
+
+
+def test_procedural_motion_is_smooth_and_arms_are_down():
+    from training.body import SMPL_JOINTS
+    from training.synthetic.geometry import rotvec_to_matrix
+    from training.synthetic.motion import procedural_motion
+
+    for k in range(12):
+        pose, transl, act = procedural_motion(np.random.default_rng(k), 16, 30.0)
+        assert pose.shape == (16, 72) and transl.shape == (16, 3) and np.isfinite(pose).all()
+        m = rotvec_to_matrix(pose.reshape(16, 24, 3))
+        step = np.linalg.norm(m[1:] - m[:-1], axis=(-2, -1)).max()
+        assert step < 0.45, (act, step)  # no jumps: < ~18° per joint between frames at 30 fps
+    # idle: the arms hang down (the upper arm points mostly along -y in the parent frame)
+    pose, _, _ = procedural_motion(np.random.default_rng(1), 8, 30.0, activity="idle")
+    r = rotvec_to_matrix(pose.reshape(8, 24, 3))
+    arm = r[:, SMPL_JOINTS.index("left_shoulder")] @ np.array([1.0, 0, 0])
+    assert (arm[:, 1] < -0.7).all()
+
+
+# -- shards ---------------------------------------------------------------------------------------
+def test_shard_round_trip_equals_on_the_fly(tmp_path, body):
+    cfg = SyntheticConfig(seq_len=4, crop_size=64)
+    write_shards(tmp_path, num_clips=3, shard_size=2, seed=5, config=cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "shard-00000.tar", "shard-00001.tar"]
+    disk = SyntheticShardDataset(tmp_path)
+    live = SyntheticVideoDataset(seed=5, length=3, config=SyntheticConfig(seq_len=4, crop_size=64), body=body)
+    assert len(disk) == 3
+    for i in range(3):
+        a, b = disk[i], live[i]
+        assert set(a) == set(b)
+        for k in a:
+            assert torch.equal(a[k], b[k]), (i, k)
+
+
+def test_make_synthetic_cli(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "make_synthetic.py"
+    spec = importlib.util.spec_from_file_location("make_synthetic", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path / "d"), "--clips", "2", "--shard-size", "1", "--crop", "48", "--seq-len", "2"]) == 0
+    ds = SyntheticShardDataset(tmp_path / "d")
+    assert len(ds) == 2 and ds[1]["rgb"].shape == (2, 3, 48, 48)
