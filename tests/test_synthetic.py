@@ -282,3 +282,22 @@ def test_make_synthetic_cli(tmp_path):
     assert mod.main(["--out", str(tmp_path / "d"), "--clips", "2", "--shard-size", "1", "--crop", "48", "--seq-len", "2"]) == 0
     ds = SyntheticShardDataset(tmp_path / "d")
     assert len(ds) == 2 and ds[1]["rgb"].shape == (2, 3, 48, 48)
+
+
+def test_amass_files_drive_the_generator(tmp_path, body):
+    """AMASS .npz (SMPL-H layout, z-up, 120 fps) → slerp-resampled motion source → the clip's pose."""
+    from training.synthetic.motion import amass_motion_source
+
+    n = 240
+    poses = np.zeros((n, 156))
+    poses[:, 3 * 18 + 1] = np.linspace(0.0, 1.2, n)  # left elbow bends over the sequence
+    poses[:, 66:] = 0.7  # hand joints: must be ignored
+    np.savez(tmp_path / "walk_poses.npz", poses=poses, mocap_framerate=120.0, betas=np.zeros(16))
+    source = amass_motion_source(tmp_path, fps=30.0)
+    assert source.poses[0].shape == (60, 72)  # 120 → 30 fps keeps every 4th frame
+    np.testing.assert_allclose(source.poses[0][:, 66:], 0.0)
+    ds = SyntheticVideoDataset(seed=3, length=1, seq_len=4, crop_size=64, body=body, motion_source=source)
+    pose = ds[0]["pose"].numpy()
+    elbow = pose[:, 3 * 18 : 3 * 18 + 3]
+    assert np.all(np.diff(np.linalg.norm(elbow, axis=1)) > 0.0)  # consecutive frames of the bend
+    assert np.abs(pose[:, 66:]).max() == 0.0

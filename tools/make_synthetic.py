@@ -24,6 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 from training.synthetic import SyntheticConfig, SyntheticGenerator, write_shards  # noqa: E402
 from training.synthetic.dataset import clip_to_sample, encode_clip  # noqa: E402
+from training.synthetic.motion import amass_motion_source  # noqa: E402
 
 
 def _config(args: argparse.Namespace) -> SyntheticConfig:
@@ -33,9 +34,14 @@ def _config(args: argparse.Namespace) -> SyntheticConfig:
     return cfg
 
 
+def _motion(args: argparse.Namespace, cfg: SyntheticConfig):
+    """Recorded AMASS motion when ``--amass`` is given, else the procedural generator (None)."""
+    return amass_motion_source(args.amass, cfg.fps) if args.amass else None
+
+
 def benchmark(args: argparse.Namespace) -> None:
     cfg = _config(args)
-    gen = SyntheticGenerator(args.seed, cfg)
+    gen = SyntheticGenerator(args.seed, cfg, motion_source=_motion(args, cfg))
     gen.clip(10**6)  # warm-up: GL context, shader compilation, video frames
     times = {"generate": [], "to_tensors": [], "encode": []}
     for i in tqdm(range(args.clips), desc="benchmark", unit="clip"):
@@ -75,6 +81,7 @@ def main(argv=None) -> int:
     p.add_argument("--seq-len", type=int, default=16, help="frames per clip")
     p.add_argument("--num-betas", type=int, default=10, choices=range(1, 17), metavar="{1..16}")
     p.add_argument("--no-video-backgrounds", action="store_true", help="procedural backgrounds only")
+    p.add_argument("--amass", type=Path, help="folder of AMASS .npz motions (default: procedural motions)")
     p.add_argument("--benchmark", action="store_true", help="print a throughput table and write nothing")
     args = p.parse_args(argv)
     if args.benchmark:
@@ -86,7 +93,8 @@ def main(argv=None) -> int:
     args.clips = args.clips or 1000
     cfg = _config(args)
     with tqdm(total=args.clips, desc="synthetic clips", unit="clip") as bar:
-        path = write_shards(args.out, args.clips, args.shard_size, args.seed, cfg, progress=bar.update)
+        path = write_shards(args.out, args.clips, args.shard_size, args.seed, cfg, progress=bar.update,
+                            motion_source=_motion(args, cfg))
     print(f"wrote {args.clips} clips to {path.parent} (manifest {path.name})")
     return 0
 

@@ -277,7 +277,10 @@ class ArrayMotionSource:
         for s in sequences:
             s = np.asarray(s, np.float64)
             p = np.zeros((len(s), 72))
-            k = min(s.shape[1], 72) if s.shape[1] >= 72 else min(s.shape[1], 66)
+            # SMPL (72) as is; SMPL-H/X (> 72: 22 body joints, then hands): body joints only.
+            k = 72 if s.shape[1] == 72 else 66
+            if s.shape[1] < k:
+                raise ValueError(f"a motion sequence has {s.shape[1]} pose values per frame; expected 72 (SMPL) or ≥ 66")
             p[:, :k] = s[:, :k]
             self.poses.append(p)
         self.transl = [np.asarray(x, np.float64) for x in transl] if transl is not None else None
@@ -303,3 +306,15 @@ class ArrayMotionSource:
             tr = tr @ turn.T
             tr[:, [0, 2]] -= tr[0, [0, 2]]
         return pose, tr
+
+
+def amass_motion_source(source, fps: float = 30.0) -> ArrayMotionSource:
+    """AMASS ``.npz`` files (a folder, a file or a list) as a ``motion_source``: read and resampled
+    to ``fps`` by ``training.data.amass`` (slerp), z-up like AMASS."""
+    from ..data.amass import list_amass_files, load_amass_npz, resample_rotations
+
+    sequences = []
+    for path in list_amass_files(source):
+        seq = load_amass_npz(path)
+        sequences.append(resample_rotations(seq.pose, seq.fps, fps))
+    return ArrayMotionSource(sequences, fps=fps, up="z")
