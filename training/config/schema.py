@@ -156,6 +156,8 @@ class DataMix(StrictModel):
 class PhaseConfig(StrictModel):
     epochs: PositiveInt = 30
     iters_per_epoch: PositiveInt = 500
+    #: Run this phase at all (``refinement_phase.enabled: false`` stops after the main phase).
+    enabled: bool = True
 
 
 class TrainConfig(StrictModel):
@@ -174,6 +176,23 @@ class TrainConfig(StrictModel):
     output_dir: str = "runs"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: bool = False
+    #: ``key=value`` overrides applied to the model config (e.g. ``input.seq_len=8``); checkpoints store the result.
+    model_overrides: list[str] = []
+    #: What the training db files feed the RGB stream: precomputed ``features`` or ``crops`` cut from the images.
+    data_mode: Literal["features", "crops"] = "features"
+    #: Data sets validated on after every epoch (``<name>_<val_split>*db.pt`` under data_root; missing ones are skipped).
+    val_datasets: list[str] = ["3dpw"]
+    val_split: str = "test"
+    #: The validation metric (lower is better) that picks ``best.pt``; without validation data, the epoch's mean loss.
+    best_metric: Literal["pa_mpjpe", "mpjpe", "pve", "accel"] = "pa_mpjpe"
+    #: Std of Gaussian noise added to the keypoint stream's landmarks (normalised crop units); 0 = off.
+    keypoint_noise: float = Field(0.0, ge=0)
+    #: Dropout inside the motion discriminator (VIBE: 0.1); 0 makes runs with different process counts comparable.
+    discriminator_dropout: float = Field(0.1, ge=0, lt=1)
+    #: ``torch.use_deterministic_algorithms`` (warn-only) so that a seed fixes the run.
+    deterministic: bool = True
+    #: TensorBoard scalars every this many steps.
+    log_every: PositiveInt = 10
 
 
 #: The repository's ``configs/`` folder (configs are looked up by name there).
