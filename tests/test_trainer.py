@@ -393,3 +393,26 @@ def test_cli_train_stop_resume_and_evaluate(data_root, tmp_path, capsys):
     assert eval_main([str(tmp_path / "best.pt"), "--generated", "0"]) == 0  # data_root from the checkpoint
     out = capsys.readouterr().out
     assert "3DPW" in out and (tmp_path / "eval" / "results.json").is_file()
+
+
+def test_trains_on_generated_video_without_any_data_set(tmp_path):
+    """datasets_3d: [synthetic] needs no files: clips are generated on the fly, with exact flow for Lflow."""
+    pytest.importorskip("moderngl", reason="the synthetic generator needs moderngl")
+    from training.synthetic.render import gl_available
+
+    if not gl_available():
+        pytest.skip("no OpenGL (EGL) context on this machine")
+    from training.checkpoint import load_checkpoint
+    from training.cli import train_main
+
+    tiny = ("[input.crop_size=64, input.seq_len=4, streams.rgb.pretrained=none, streams.flow.pretrained=none, "
+            "streams.flow.provider=dis, embed_dim=64, streams.keypoints.hidden_dim=64, temporal_encoder.layers=1, "
+            "temporal_encoder.ff_dim=128, regressor.layers=1, regressor.dim=64, regressor.ff_dim=128]")
+    rc = train_main([
+        "--config", "synthetic", "--out", str(tmp_path / "run"), f"model_overrides={tiny}", "batch_size=2",
+        "synthetic_clips=4", "val_datasets=[]", "main_phase.epochs=1", "main_phase.iters_per_epoch=2",
+        "refinement_phase.epochs=1", "refinement_phase.iters_per_epoch=1", f"data_root={tmp_path / 'none'}",
+    ])
+    assert rc == 0
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt.progress.phase == 1 and ckpt.flow_provider == "dis"  # reached the refinement phase

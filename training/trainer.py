@@ -166,6 +166,31 @@ def _window_dataset(path: Path, cfg: TrainConfig, model_cfg: ModelConfig) -> Dat
     return DbExtrasDataset(base)
 
 
+#: The name that selects the project's generated video in ``datasets_3d`` / ``val_datasets``.
+SYNTHETIC = "synthetic"
+
+
+def _synthetic_dataset(root: Path, cfg: TrainConfig, model_cfg: ModelConfig, log: Log) -> Dataset:
+    """Generated clips: shards under ``<data_root>/synthetic`` when written, else made on the fly."""
+    from .synthetic import SyntheticShardDataset, SyntheticVideoDataset
+
+    t_len, crop = model_cfg.input.seq_len, model_cfg.input.crop_size
+    shards = root / SYNTHETIC
+    if (shards / "manifest.json").is_file():
+        ds = SyntheticShardDataset(shards)
+        item = ds[0]
+        if tuple(item["rgb"].shape[:1]) != (t_len,) or item["rgb"].shape[-1] != crop:
+            raise DataMissing(
+                f"{shards}: clips of {item['rgb'].shape[0]} frames at {item['rgb'].shape[-1]} px, the model needs "
+                f"{t_len} frames at {crop} px; regenerate with tools/make_synthetic.py --seq-len {t_len} --crop {crop}"
+            )
+        log(f"synthetic: {len(ds)} clips from {shards}")
+        return ds
+    log(f"synthetic: {cfg.synthetic_clips} clips generated on the fly (seed {cfg.seed}; write shards to {shards} to reuse them)")
+    return SyntheticVideoDataset(seed=cfg.seed, length=cfg.synthetic_clips, seq_len=t_len, crop_size=crop,
+                                 num_betas=model_cfg.body_model.num_betas)
+
+
 def _motion_path(cfg: TrainConfig) -> Path:
     p = Path(cfg.motion_dataset)
     return p if p.is_absolute() or p.exists() else Path(cfg.data_root) / cfg.motion_dataset
@@ -181,7 +206,8 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
     from .evaluation import sequences_from_db
 
     root = Path(cfg.data_root)
-    if not root.is_dir():
+    needs_root = any(n != SYNTHETIC for n in [*cfg.datasets_2d, *cfg.datasets_3d])
+    if needs_root and not root.is_dir():
         raise DataMissing(
             f"data folder {root} does not exist: put VIBE db files there ({cfg.datasets_3d[0] if cfg.datasets_3d else '3dpw'}"
             f"_train_db.pt …) and AMASS .npz files under {root / cfg.motion_dataset}, or set data_root=DIR"
@@ -190,6 +216,9 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
     missing = []
     for names, target in ((cfg.datasets_2d, data.datasets_2d), (cfg.datasets_3d, data.datasets_3d)):
         for name in names:
+            if name == SYNTHETIC:
+                target.append(_synthetic_dataset(root, cfg, model_cfg, log))
+                continue
             try:
                 target.append(_window_dataset(find_vibe_db(root, name, "train"), cfg, model_cfg))
             except FileNotFoundError:
@@ -203,6 +232,14 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
     if motion.exists() and any(motion.rglob("*.npz") if motion.is_dir() else [motion]):
         data.motion = AmassMotionDataset(motion, seq_len=model_cfg.input.seq_len)
     for name in cfg.val_datasets:
+        if name == SYNTHETIC:
+            from .evaluation import generated_sequences
+
+            streams = ["rgb"] + [s for s in ("flow", "keypoints") if getattr(model_cfg.streams, s).enabled]
+            data.val["generated"] = generated_sequences(
+                cfg.val_generated_clips, model_cfg.input.crop_size, seq_len=3 * model_cfg.input.seq_len, stream_names=streams
+            )
+            continue
         try:
             path = find_vibe_db(root, name, cfg.val_split)
         except FileNotFoundError:

@@ -183,6 +183,11 @@ class TrainConfig(StrictModel):
     #: Data sets validated on after every epoch (``<name>_<val_split>*db.pt`` under data_root; missing ones are skipped).
     val_datasets: list[str] = ["3dpw"]
     val_split: str = "test"
+    #: ``synthetic`` in datasets_3d / val_datasets means the project's generated video: shards under
+    #: ``<data_root>/synthetic`` (tools/make_synthetic.py) when present, else this many clips made on
+    #: the fly; validation uses this many held-out generated clips.
+    synthetic_clips: PositiveInt = 2000
+    val_generated_clips: PositiveInt = 4
     #: The validation metric (lower is better) that picks ``best.pt``; without validation data, the epoch's mean loss.
     best_metric: Literal["pa_mpjpe", "mpjpe", "pve", "accel"] = "pa_mpjpe"
     #: Std of Gaussian noise added to the keypoint stream's landmarks (normalised crop units); 0 = off.
