@@ -415,4 +415,5 @@ def test_trains_on_generated_video_without_any_data_set(tmp_path):
     ])
     assert rc == 0
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert ckpt.progress.phase == 1 and ckpt.flow_provider == "dis"  # reached the refinement phase
+    # both phases ran (2 main + 1 refinement steps) and the O-stream records its flow provider
+    assert ckpt.progress.global_step == 3 and ckpt.progress.phase == 2 and ckpt.flow_provider == "dis"
