@@ -107,7 +107,10 @@ def test_collate_mixes_2d_and_3d_windows():
     assert batch["has_smpl"].any(1).tolist() == [False, True, False]
     assert batch["vid_name"] == ["p", "w", "p"]
     assert torch.equal(batch["frame_ids"][1], torch.arange(8, 16))
-    with pytest.raises(ValueError, match="different keys"):
-        collate([ds2[0], {"kp2d": torch.zeros(8, 49, 3)}])
+    # Items that lack a key (a 2D clip has no generated flow) get zeros and a has_<key> mask.
+    flow = torch.randn(8, 2, 4, 4)
+    mixed = collate([{**ds2[0], "flow": flow}, ds2[1]])
+    assert torch.equal(mixed["flow"][0], flow) and not mixed["flow"][1].any()
+    assert mixed["has_flow"].tolist() == [True, False] and mixed["vid_name"] == ["p", "p"]
     with pytest.raises(ValueError, match="cannot stack 'x'"):
         collate([{"x": torch.zeros(2)}, {"x": torch.zeros(3)}])

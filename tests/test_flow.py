@@ -60,7 +60,7 @@ def test_dis_direction_and_warp():
 def test_provider_batch_grey_bgr_and_errors():
     prev, curr = _shifted_pair(64)
     dis = make_provider("dis-ultrafast", channel_order="bgr")
-    assert dis.name == "dis-ultrafast" and make_provider("dis").name == "dis-ultrafast"
+    assert dis.name == "dis-ultrafast" and make_provider("dis").name == "dis-medium"
     out = dis.flow_batch(np.stack([prev, prev]), np.stack([curr, curr]))
     assert out.shape == (2, 2, 64, 64) and out.dtype == np.float32
     grey = FarnebackFlow().flow(cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), cv2.cvtColor(curr, cv2.COLOR_RGB2GRAY))

@@ -15,6 +15,7 @@ from training.model.streams import (
     KeypointStream,
     PretrainedWeightsMissing,
     build_streams,
+    load_backbone_state,
     imagenet_cache_files,
 )
 
@@ -217,7 +218,8 @@ def test_build_streams_lite_and_paper():
 
 
 def test_build_streams_strict_and_weights_mapping(tmp_path):
-    cfg = load_model_config("lite", ["streams.keypoints.enabled=false"])
+    r18 = [f"streams.{s}.{k}" for s in ("rgb", "flow") for k in ("backbone=resnet18", "feature_dim=512")]
+    cfg = load_model_config("lite", ["streams.keypoints.enabled=false", *r18])
     with pytest.raises(PretrainedWeightsMissing):
         build_streams(cfg, strict=True)
     path = tmp_path / "r18.pth"
@@ -227,6 +229,26 @@ def test_build_streams_strict_and_weights_mapping(tmp_path):
     assert torch.allclose(streams["flow"].backbone.conv1.weight[:, 1], state["conv1.weight"].mean(1))
     with pytest.raises(ValueError, match="unknown streams"):
         build_streams(cfg, weights={"depth": path})
+
+
+def test_mobilenet_trunk_loads_torchvision_weights_for_rgb_and_flow(tmp_path):
+    """The lite model's MobileNetV3-Small trunk reads a torchvision classifier checkpoint (its classifier
+    ignored) and adapts the first conv to 2-channel flow."""
+    import torchvision
+
+    net = torchvision.models.mobilenet_v3_small()
+    path = tmp_path / "mnv3.pth"
+    torch.save(net.state_dict(), path)
+    cfg = load_model_config("lite", ["streams.keypoints.enabled=false"])
+    streams = build_streams(cfg, weights={"rgb": path, "flow": path}, strict=True)
+    first = net.features[0][0].weight
+    assert torch.equal(streams["rgb"].backbone.features[0][0].weight, first)
+    assert streams["flow"].backbone.features[0][0].weight.shape[1] == 2
+    assert torch.allclose(streams["flow"].backbone.features[0][0].weight[:, 0], first.mean(1))
+    x = torch.randn(3, 3, 128, 128)
+    assert streams["rgb"].eval()(x).shape == (3, cfg.embed_dim)
+    with pytest.raises(ValueError, match="holds no MobileNetV3-Small"):
+        load_backbone_state(streams["rgb"].backbone, saved_resnet18(tmp_path / "r18.pth"), name="mobilenet_v3_small")
 
 
 def test_image_stream_exports_with_dynamic_batch():

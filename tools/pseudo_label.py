@@ -19,7 +19,12 @@ per (track, frame):
 * ``img_name``  the frame saved as ``frames/<stem>/<frame:06d>.jpg``, relative to OUT (pass OUT as the
   loader's ``image_root``); with ``--crops`` the person crop ``crops/<vid_name>/<frame:06d>.jpg``
   instead, and then ``joints2D`` and ``bbox`` are in the crop's pixels;
+* ``kp2d_mediapipe33`` (N, 33, 3) MediaPipe's own landmarks: x, y in the same pixels as ``joints2D`` +
+  visibility (the lite model's keypoint stream reads them);
 * ``valid``     (N,) 1.
+
+With ``--name NAME`` all videos' rows are also written together as ``OUT/NAME_train_db.pt``, the data set
+``NAME`` that ``dtsvibe-train`` finds under ``data_root=OUT`` (``datasets_2d: [NAME]``).
 
 A row whose person shows fewer than ``--min-visible`` of the 25 OpenPose joints with confidence above
 ``--min-confidence`` is dropped (as VIBE drops frames with too few visible keypoints).
@@ -187,6 +192,7 @@ class VideoSummary:
     db: Optional[Path] = None
     error: Optional[str] = None
     seconds: float = 0.0
+    data: Optional[dict] = field(default=None, repr=False)
 
 
 @dataclass
@@ -211,7 +217,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
     summary = VideoSummary(stem)
     start = time.perf_counter()
     pose = MultiPersonPose(detector, estimator, PersonTracker(max_persons=opts.max_persons, max_missed=max(2, 15 // opts.stride), smoothing=0.5))
-    rows: dict[str, list] = {k: [] for k in ("vid_name", "frame_id", "joints2D", "bbox", "img_name", "valid")}
+    rows: dict[str, list] = {k: [] for k in ("vid_name", "frame_id", "joints2D", "kp2d_mediapipe33", "bbox", "img_name", "valid")}
     track_ids: set[int] = set()
     total = frame_count(path)
     if opts.stride > 1 and total:
@@ -230,6 +236,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
         for person in pose.process(frame, index):
             lm: Landmarks = person.landmarks
             joints = spin49_from_mediapipe(lm.xy, lm.visibility)
+            landmarks = np.concatenate([lm.xy, lm.visibility[:, None]], axis=1).astype(np.float32)
             if count_visible(joints, opts.min_confidence) < opts.min_visible:
                 summary.dropped += 1
                 continue
@@ -241,6 +248,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
                 (opts.out / rel).parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(opts.out / rel), crop, params)
                 joints[:, :2] = joints[:, :2] @ m[:, :2].T + m[:, 2]
+                landmarks[:, :2] = landmarks[:, :2] @ m[:, :2].T + m[:, 2]
                 c = opts.crop_size / 2
                 bbox = [c, c, float(opts.crop_size), float(opts.crop_size)]
             else:
@@ -254,6 +262,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
             rows["vid_name"].append(vid_name)
             rows["frame_id"].append(index)
             rows["joints2D"].append(joints)
+            rows["kp2d_mediapipe33"].append(landmarks)
             rows["bbox"].append(bbox)
             rows["img_name"].append(rel.as_posix())
             rows["valid"].append(1)
@@ -263,6 +272,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
     summary.tracks = len(track_ids)
     data = _sorted_rows(rows)
     summary.db = write_db(opts.out / f"{stem}_db.pt", data)
+    summary.data = data
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -274,6 +284,7 @@ def _sorted_rows(rows: dict[str, list]) -> dict[str, np.ndarray]:
         "vid_name": np.array(rows["vid_name"], dtype=str) if n else np.zeros(0, dtype="<U1"),
         "frame_id": np.array(rows["frame_id"], np.int64),
         "joints2D": np.array(rows["joints2D"], np.float32).reshape(n, 49, 3),
+        "kp2d_mediapipe33": np.array(rows["kp2d_mediapipe33"], np.float32).reshape(n, 33, 3),
         "bbox": np.array(rows["bbox"], np.float32).reshape(n, 4),
         "img_name": np.array(rows["img_name"], dtype=str) if n else np.zeros(0, dtype="<U1"),
         "valid": np.array(rows["valid"], np.int64),
@@ -328,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", action="store_true", help="save person crops instead of whole frames")
     p.add_argument("--crop-size", type=int, default=224, help="crop side in pixels with --crops")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads per model")
+    p.add_argument("--name", help="also write all videos' rows as one data set OUT/NAME_train_db.pt (for dtsvibe-train)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -358,6 +370,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             summaries.append(VideoSummary(path.stem, error=str(exc)))
     print(format_table(summaries))
+    if args.name:
+        parts = [s.data for s in summaries if s.data is not None and len(s.data["frame_id"])]
+        if parts:
+            merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            print(f"data set {args.name}: {len(merged['frame_id'])} rows → {write_db(opts.out / f'{args.name}_train_db.pt', merged)}")
+        else:
+            print(f"error: no labelled rows to write as data set {args.name}", file=sys.stderr)
+            return 1
     return 1 if any(s.error for s in summaries) else 0
 
 

@@ -185,12 +185,14 @@ def keypoint_input(
 
 
 def _flow_input(batch: Mapping[str, Any], flow_fn: Optional[FlowFn]) -> torch.Tensor:
+    """The O-stream's input: stored flow features, else the provider's flow on the crops (what the live app
+    will feed it), else the item's own ``flow`` (e.g. the generator's exact flow, also the Lflow target)."""
     if "flow_features" in batch:
         return batch["flow_features"].float()
+    if flow_fn is not None and "rgb" in batch and batch["rgb"].dim() == 5:
+        return flow_fn(batch["rgb"])
     if "flow" in batch:
         return batch["flow"].float()
-    if flow_fn is not None and "rgb" in batch:
-        return flow_fn(batch["rgb"])
     raise BatchError(
         "the model's flow stream needs 'flow_features' or 'flow' in the batch (VIBE feature files carry no "
         "flow); add flow to the data or set streams.flow.enabled=false"

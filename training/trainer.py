@@ -162,7 +162,10 @@ def _window_dataset(path: Path, cfg: TrainConfig, model_cfg: ModelConfig) -> Dat
     from .batches import DbExtrasDataset
     from .data import VibeWindowDataset
 
-    base = VibeWindowDataset(path, seq_len=model_cfg.input.seq_len, mode=cfg.data_mode, crop_size=model_cfg.input.crop_size)
+    # Relative img_name paths are read relative to the db's own folder (tools/pseudo_label.py writes them so).
+    base = VibeWindowDataset(
+        path, seq_len=model_cfg.input.seq_len, mode=cfg.data_mode, crop_size=model_cfg.input.crop_size, image_root=path.parent
+    )
     return DbExtrasDataset(base)
 
 
@@ -237,7 +240,8 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
 
             streams = ["rgb"] + [s for s in ("flow", "keypoints") if getattr(model_cfg.streams, s).enabled]
             data.val["generated"] = generated_sequences(
-                cfg.val_generated_clips, model_cfg.input.crop_size, seq_len=3 * model_cfg.input.seq_len, stream_names=streams
+                cfg.val_generated_clips, model_cfg.input.crop_size, seq_len=3 * model_cfg.input.seq_len, stream_names=streams,
+                flow_provider=model_cfg.streams.flow.provider if model_cfg.streams.flow.enabled else None,
             )
             continue
         try:
@@ -475,6 +479,18 @@ class Trainer:
             terms["flow"] = flow_loss(pred["joints2d"], tg.flow, None, tg.valid)
         return terms
 
+    def _flow_target(self, batch: Mapping[str, Any], inputs: ModelInputs, stored: Optional[torch.Tensor]) -> torch.Tensor:
+        """Eq. 9's flow: an item's own flow (the generator's exact flow) where it has one, else the flow
+        the provider computed (the O-stream's input, as the paper uses its estimated flow)."""
+        has = batch.get("has_flow")
+        if stored is not None and (has is None or bool(has.all())):
+            return stored
+        pixel = inputs.flow is not None and inputs.flow.dim() == 5
+        estimated = inputs.flow if pixel else self.flow_fn(batch["rgb"])
+        if stored is None:
+            return estimated
+        return torch.where(has.view(-1, 1, 1, 1, 1), stored, estimated)
+
     @staticmethod
     def fake_motion(pred: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Predicted rotations ``(B, T, 24, 3, 3)`` → discriminator input ``(B, T, 138)`` (6D, root dropped),
@@ -485,9 +501,8 @@ class Trainer:
         """One generator step, then (main phase) one discriminator step. Returns the logged terms."""
         batch = to_device(batch, self.device)
         inputs, targets = self._inputs(batch, step), loss_targets(batch)
-        if targets.flow is None and self.flow_loss_active:  # eq. 9 on the flow the provider computed
-            pixel = inputs.flow is not None and inputs.flow.dim() == 5
-            targets.flow = inputs.flow if pixel else self.flow_fn(batch["rgb"])
+        if self.flow_loss_active:
+            targets.flow = self._flow_target(batch, inputs, targets.flow)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             pred = self.forward_g(**inputs.as_kwargs())
         total, log = combine_losses(self.generator_terms(pred, targets), self.model_cfg.loss)

@@ -14,7 +14,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from .loader import StrictModel, load_config
 
-Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v3_small"]
 
 
 class BodyModelConfig(StrictModel):

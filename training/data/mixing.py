@@ -120,15 +120,30 @@ class MixedBatchSampler(Sampler[list[int]]):
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Stack a list of item dicts: tensors → (B, ...) tensors, numbers → (B,) tensors, str → list.
 
-    All items must have the same keys (data sets of one batch must use the same mode).
+    Items from different data sets may carry different labels (a 2D-only clip has no ``flow`` or
+    ``kp2d_h36m17``). A key some items lack is filled for them with zeros (``""`` for strings) and,
+    unless the items already carry ``has_<key>``, a ``(B,)`` bool ``has_<key>`` says who has it. A key
+    present with different shapes in different items is an error.
     """
     if not items:
         raise ValueError("collate got an empty batch")
-    keys = list(items[0].keys())
-    for i, it in enumerate(items[1:], 1):
-        if set(it.keys()) != set(keys):
-            diff = sorted(set(keys) ^ set(it.keys()))
-            raise ValueError(f"batch items have different keys ({', '.join(diff)} in item 0 or {i} only); mix data sets of one mode")
+    keys = list(dict.fromkeys(k for it in items for k in it))
+    partial = [k for k in keys if any(k not in it for it in items)]
+    if partial:
+        filled = []
+        for it in items:
+            it = dict(it)
+            for k in partial:
+                if k not in it:
+                    like = next(o[k] for o in items if k in o)
+                    it[k] = torch.zeros_like(like) if isinstance(like, torch.Tensor) else type(like)()
+            filled.append(it)
+        for k in partial:
+            if f"has_{k}" not in keys:
+                keys.append(f"has_{k}")
+                for it, orig in zip(filled, items):
+                    it[f"has_{k}"] = k in orig
+        items = filled
     out: dict[str, Any] = {}
     for k in keys:
         vals = [it[k] for it in items]

@@ -114,7 +114,10 @@ class VibeWindowDataset(Dataset):
     # -- items ------------------------------------------------------------------------------------
     def _image_path(self, name: str) -> Path:
         p = Path(name)
-        return p if self.image_root is None or p.is_absolute() else self.image_root / p
+        if self.image_root is None or p.is_absolute():
+            return p
+        rooted = self.image_root / p
+        return p if not rooted.exists() and p.exists() else rooted  # a path relative to the working folder still works
 
     def _crops(self, sl: slice, bbox: np.ndarray) -> np.ndarray:
         """(T, 3, S, S) float32 crops of the window's frames."""

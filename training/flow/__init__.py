@@ -7,7 +7,7 @@ t−1 (*backward* flow; channel 0 = dx to the right, channel 1 = dy downward), s
 float32. Frame 0 of a clip has no predecessor: its flow is zero.
 
     from training.flow import make_provider
-    dis = make_provider("dis")                    # OpenCV DIS, "ultrafast" preset
+    dis = make_provider("dis")                    # OpenCV DIS, "medium" preset
     flow = dis.flow(prev_rgb, curr_rgb)            # uint8 (H, W, 3) ×2 → float32 (2, H, W)
     learned = make_provider("learned", path="out/flow/flow_net.onnx")   # ONNX Runtime, no torch
 

@@ -1,6 +1,6 @@
 """The modality streams of DTS-VIBE (paper §3.1): each maps one frame's input to an ``embed_dim`` feature.
 
-- :class:`ImageStream` — a torchvision ResNet without its classifier, then ``FC feature_dim → embed_dim``.
+- :class:`ImageStream` — a torchvision ResNet (or, for the lite model, MobileNetV3-Small) without its classifier, then ``FC feature_dim → embed_dim``.
   The V-CNN runs it on RGB crops (3 channels), the O-CNN on optical flow (2 channels).
 - :class:`KeypointStream` — our extension: MediaPipe's 33 landmarks → MLP → ``embed_dim``.
 - :func:`build_streams` — the enabled streams of a :class:`~training.config.schema.ModelConfig`.
@@ -30,7 +30,7 @@ __all__ = [
     "build_keypoint_stream",
     "build_streams",
     "load_backbone_state",
-    "make_resnet_backbone",
+    "make_backbone",
     "resolve_pretrained",
 ]
 
@@ -42,7 +42,7 @@ PathLike = Union[str, Path]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Smallest crop side a ResNet accepts (its total stride is 32).
+#: Smallest crop side a backbone accepts (its total stride is 32).
 MIN_CROP = 32
 
 #: Channels of each image-stream input: RGB crops and 2-channel optical flow (dx, dy).
@@ -58,30 +58,68 @@ class PretrainedWeightsMissing(FileNotFoundError):
     """Pretrained weights were asked for but are not on disk (nothing is downloaded at run time)."""
 
 
+class PooledFeatures(nn.Module):
+    """A torchvision classifier's convolutional ``features`` trunk, global-average-pooled: ``(N, C, H, W) → (N, F)``.
+
+    The attribute name ``features`` keeps torchvision's state-dict keys, so ImageNet checkpoints load as is.
+    """
+
+    def __init__(self, features: nn.Module) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1)
+
+
+def _resnet_trunk(make: Callable[..., nn.Module]) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        net = make(weights=None)
+        net.fc = nn.Identity()
+        return net
+
+    return build
+
+
+def _mobilenet_trunk(make: Callable[..., nn.Module]) -> Callable[[], nn.Module]:
+    return lambda: PooledFeatures(make(weights=None).features)
+
+
 @dataclass(frozen=True)
-class ResNetSpec:
-    """A torchvision ResNet variant: its constructor, weights enum and pooled feature width."""
+class BackboneSpec:
+    """A torchvision backbone: how to build its pooled trunk, its weights enum, its pooled width, and the
+    state-dict keys of its first conv (replaced for non-RGB input) and of a tensor that only it has
+    (to find it inside a larger checkpoint)."""
 
     label: str
-    make: Callable[..., models.ResNet]
+    build: Callable[[], nn.Module]
     weights: type
     feature_dim: int
+    first_conv: str
+    anchor: str
 
 
-RESNETS: dict[str, ResNetSpec] = {
-    "resnet18": ResNetSpec("ResNet-18", models.resnet18, models.ResNet18_Weights, 512),
-    "resnet34": ResNetSpec("ResNet-34", models.resnet34, models.ResNet34_Weights, 512),
-    "resnet50": ResNetSpec("ResNet-50", models.resnet50, models.ResNet50_Weights, 2048),
-    "resnet101": ResNetSpec("ResNet-101", models.resnet101, models.ResNet101_Weights, 2048),
+_RESNET = dict(first_conv="conv1.weight", anchor="layer1.0.conv1.weight")
+_MOBILENET = dict(first_conv="features.0.0.weight", anchor="features.1.block.0.0.weight")
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "resnet18": BackboneSpec("ResNet-18", _resnet_trunk(models.resnet18), models.ResNet18_Weights, 512, **_RESNET),
+    "resnet34": BackboneSpec("ResNet-34", _resnet_trunk(models.resnet34), models.ResNet34_Weights, 512, **_RESNET),
+    "resnet50": BackboneSpec("ResNet-50", _resnet_trunk(models.resnet50), models.ResNet50_Weights, 2048, **_RESNET),
+    "resnet101": BackboneSpec("ResNet-101", _resnet_trunk(models.resnet101), models.ResNet101_Weights, 2048, **_RESNET),
+    # CPU-friendly trunk for the lite model: ~5× cheaper than ResNet-18 to train and run, 0.9 M parameters.
+    "mobilenet_v3_small": BackboneSpec(
+        "MobileNetV3-Small", _mobilenet_trunk(models.mobilenet_v3_small), models.MobileNet_V3_Small_Weights, 576, **_MOBILENET
+    ),
 }
 
 
-def resnet_spec(backbone: str) -> ResNetSpec:
-    """The :class:`ResNetSpec` of ``backbone`` (``resnet18/34/50/101``); ValueError otherwise."""
+def backbone_spec(backbone: str) -> BackboneSpec:
+    """The :class:`BackboneSpec` of ``backbone`` (a key of :data:`BACKBONES`); ValueError otherwise."""
     try:
-        return RESNETS[backbone]
+        return BACKBONES[backbone]
     except KeyError:
-        raise ValueError(f"unknown backbone {backbone!r}; expected one of {sorted(RESNETS)}") from None
+        raise ValueError(f"unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,24 +127,30 @@ def resnet_spec(backbone: str) -> ResNetSpec:
 # --------------------------------------------------------------------------------------------------
 
 
-def make_resnet_backbone(backbone: str, in_channels: int = RGB_CHANNELS) -> models.ResNet:
-    """A randomly initialised torchvision ResNet whose ``fc`` is the identity: ``(N, C, H, W) → (N, F)``.
+def _replace_module(root: nn.Module, dotted: str, module: nn.Module) -> None:
+    parent_name, _, name = dotted.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, name, module)
 
-    For ``in_channels != 3`` the first conv is replaced by one of the same geometry (7×7, stride 2).
+
+def make_backbone(backbone: str, in_channels: int = RGB_CHANNELS) -> nn.Module:
+    """A randomly initialised torchvision trunk without its classifier: ``(N, C, H, W) → (N, F)``.
+
+    For ``in_channels != 3`` the first conv is replaced by one of the same geometry.
     """
-    net = resnet_spec(backbone).make(weights=None)
+    spec = backbone_spec(backbone)
+    net = spec.build()
     if in_channels != RGB_CHANNELS:
-        old = net.conv1
-        net.conv1 = nn.Conv2d(
-            in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False
-        )
-    net.fc = nn.Identity()
+        conv_name = spec.first_conv.rsplit(".", 1)[0]
+        old = net.get_submodule(conv_name)
+        new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
+        _replace_module(net, conv_name, new)
     return net
 
 
 def imagenet_cache_files(backbone: str) -> list[Path]:
     """Where torchvision's cache would hold ``backbone``'s ImageNet weights, the default enum entry first."""
-    enum = resnet_spec(backbone).weights
+    enum = backbone_spec(backbone).weights
     ordered = [enum.DEFAULT] + [w for w in enum if w is not enum.DEFAULT]
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     return [folder / Path(w.url).name for w in ordered]
@@ -124,7 +168,7 @@ def resolve_pretrained(
     if pretrained is None or pretrained == "none":
         return None
     hint = f"set streams.{label}.pretrained=none" if label else "pass pretrained='none'"
-    name = resnet_spec(backbone).label
+    name = backbone_spec(backbone).label
     if pretrained not in ("imagenet", "frame_pose"):
         weights_path, pretrained = pretrained, "file"
     if weights_path is not None:
@@ -167,25 +211,28 @@ def adapt_first_conv(weight: Tensor, in_channels: int) -> Tensor:
     return weight.mean(dim=1, keepdim=True).expand(-1, in_channels, -1, -1).contiguous()
 
 
-def _backbone_prefix(state: Mapping[str, Tensor]) -> str:
-    """The key prefix under which ``state`` holds a ResNet (``""``, ``"module."``, ``"backbone."`` …)."""
-    anchor = "layer1.0.conv1.weight"
-    prefixes = [k[: -len(anchor)] for k in state if k.endswith(anchor) and f"{k[: -len(anchor)]}conv1.weight" in state]
+def _backbone_prefix(state: Mapping[str, Tensor], spec: BackboneSpec) -> str:
+    """The key prefix under which ``state`` holds the backbone (``""``, ``"module."``, ``"backbone."`` …)."""
+    anchor, first = spec.anchor, spec.first_conv
+    prefixes = [k[: -len(anchor)] for k in state if k.endswith(anchor) and f"{k[: -len(anchor)]}{first}" in state]
     if not prefixes:
-        raise ValueError("the checkpoint holds no ResNet (no '[prefix]conv1.weight' with '[prefix]layer1.0.conv1.weight')")
+        raise ValueError(f"the checkpoint holds no {spec.label} (no '[prefix]{first}' with '[prefix]{anchor}')")
     if len(prefixes) > 1:
-        raise ValueError(f"the checkpoint holds several ResNets (prefixes {prefixes}); pass prefix=")
+        raise ValueError(f"the checkpoint holds several {spec.label} trunks (prefixes {prefixes}); pass prefix=")
     return prefixes[0]
 
 
-def load_backbone_state(backbone: nn.Module, state: Mapping[str, Tensor], prefix: Optional[str] = None) -> None:
-    """Copy a ResNet's weights from ``state`` into ``backbone`` (a :func:`make_resnet_backbone`).
+def load_backbone_state(
+    backbone: nn.Module, state: Mapping[str, Tensor], prefix: Optional[str] = None, name: str = "resnet50"
+) -> None:
+    """Copy the weights of backbone ``name`` from ``state`` into ``backbone`` (a :func:`make_backbone`).
 
     The classifier and any other heads (SPIN's regressor …) are ignored; the first conv is adapted
     with :func:`adapt_first_conv` when its channel count differs. ValueError when a backbone tensor
-    is missing or has another shape (a checkpoint of a different ResNet).
+    is missing or has another shape (a checkpoint of a different backbone).
     """
-    prefix = _backbone_prefix(state) if prefix is None else prefix
+    spec = backbone_spec(name)
+    prefix = _backbone_prefix(state, spec) if prefix is None else prefix
     own = backbone.state_dict()
     new: dict[str, Tensor] = {}
     missing = []
@@ -195,7 +242,7 @@ def load_backbone_state(backbone: nn.Module, state: Mapping[str, Tensor], prefix
             if not key.endswith("num_batches_tracked"):  # absent from old checkpoints; harmless
                 missing.append(key)
             continue
-        if key == "conv1.weight":
+        if key == spec.first_conv:
             src = adapt_first_conv(src, target.shape[1])
         if src.shape != target.shape:
             raise ValueError(f"checkpoint tensor {prefix + key} has shape {tuple(src.shape)}, expected {tuple(target.shape)}")
@@ -211,7 +258,7 @@ def load_backbone_state(backbone: nn.Module, state: Mapping[str, Tensor], prefix
 
 
 class ImageStream(nn.Module):
-    """A CNN stream: ResNet backbone (global-average-pooled) → ``FC feature_dim → embed_dim``.
+    """A CNN stream: backbone (global-average-pooled) → ``FC feature_dim → embed_dim``.
 
     The V-CNN takes ImageNet-normalised RGB crops (``in_channels=3``), the O-CNN optical flow
     (``in_channels=2``). :meth:`forward` also accepts precomputed backbone features ``(N, F)`` and
@@ -237,7 +284,7 @@ class ImageStream(nn.Module):
         label: Optional[str] = None,
     ) -> None:
         super().__init__()
-        spec = resnet_spec(backbone)
+        spec = backbone_spec(backbone)
         if feature_dim != spec.feature_dim:
             raise ValueError(
                 f"feature_dim {feature_dim} does not match {backbone}, whose pooled output is {spec.feature_dim}-d"
@@ -249,7 +296,7 @@ class ImageStream(nn.Module):
         self.feature_dim = feature_dim
         self.embed_dim = embed_dim
         self.crop_size = crop_size
-        self.backbone = make_resnet_backbone(backbone, in_channels)
+        self.backbone = make_backbone(backbone, in_channels)
         self.fc = nn.Linear(feature_dim, embed_dim)
         #: The file the backbone was initialised from (None: random).
         self.weights_file: Optional[Path] = None
@@ -267,7 +314,7 @@ class ImageStream(nn.Module):
             return
         if path is None:
             return
-        load_backbone_state(self.backbone, read_state_dict(path))
+        load_backbone_state(self.backbone, read_state_dict(path), name=self.backbone_name)
         self.weights_file = path
         logger.info("%s stream backbone initialised from %s", label or self.backbone_name, path)
 

@@ -16,6 +16,7 @@ key                    shape, dtype         meaning
 ``kp2d_<set>``         (T, K, 3) float      smpl24, lsp14, h36m17, mediapipe33 likewise
 ``has_kp3d``           (T,) bool            all true
 ``has_smpl``           (T,) bool            all true
+``has_kp2d``, ``valid``  (T,) bool            all true (as in VIBE-format items, so the two mix in a batch)
 =====================  ===================  ==========================================================
 
 With ``extra_keys=True`` also: ``transl`` (T, 3), ``crop_K`` (T, 3, 3) (the crop's pinhole
@@ -76,6 +77,8 @@ def clip_to_sample(clip: dict[str, Any], extra_keys: bool = False) -> dict[str, 
         "kp2d": torch.from_numpy(clip["kp2d_spin49"]),
         "has_kp3d": torch.ones(t, dtype=torch.bool),
         "has_smpl": torch.ones(t, dtype=torch.bool),
+        "has_kp2d": torch.ones(t, dtype=torch.bool),
+        "valid": torch.ones(t, dtype=torch.bool),
     }
     for s in KP_SETS:
         if s != "spin49":
