@@ -13,7 +13,6 @@ it. Graphs (all with a dynamic person batch ``B``):
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import shutil
 import time
@@ -203,11 +202,11 @@ def export_bundle(
     done: list[ExportedGraph] = []
     graphs: dict[str, GraphSpec] = {}
     for name, fn in (("frame_encoder", export_frame_encoder), ("temporal_step", export_temporal_step)):
-        say(f"exporting {name}")
         start = time.perf_counter()
         spec = fn(model, out / f"{name}.onnx")
         graphs[name] = spec
         done.append(ExportedGraph(spec, time.perf_counter() - start))
+        say(f"exported {name}")
     provider = ckpt.flow_provider
     if provider == "learned" and model.cfg.streams.flow.enabled:
         from training.flow import default_learned_path
@@ -224,12 +223,13 @@ def export_bundle(
     files = {}
     for name in [*(g.file for g in graphs.values()), "faces.npy"]:
         files[name] = FileEntry((out / name).stat().st_size, file_digest(out / name))
-    ckpt_hash = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+    ckpt_hash = file_digest(checkpoint)
     cfg = model.cfg
     manifest = Manifest(
         model_name=cfg.name,
         model_config=cfg.model_dump(mode="json"),
         checkpoint_sha256=ckpt_hash,
+        checkpoint_path=str(Path(checkpoint).resolve()),
         flow_provider=provider if cfg.streams.flow.enabled else None,
         crop_size=cfg.input.crop_size,
         window=cfg.input.seq_len,

@@ -125,6 +125,8 @@ class Manifest:
     versions: dict[str, str]
     opset: int
     plans: dict[str, PlanSpec] = field(default_factory=dict)
+    #: The checkpoint's path at export time (the torch backend reloads it; its SHA-256 must match).
+    checkpoint_path: str = ""
     joint_set: str = "spin49"
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION

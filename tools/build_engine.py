@@ -1,0 +1,103 @@
+"""Build an engine bundle from a checkpoint: ONNX graphs, the body's faces, a manifest, and TensorRT
+FP16 plans when TensorRT and a GPU are here (see DESIGN.md §5 and ``engines/``).
+
+Usage::
+
+    python tools/build_engine.py CHECKPOINT --out DIR [--precision fp16|fp32] [--max-persons N] [--onnx-only]
+                                 [--flow-onnx FILE] [--timing-cache FILE]
+
+Without TensorRT (or without a GPU) the ONNX bundle is still written and one line says why no plan
+was built; ONNX Runtime runs that bundle on the CPU. Ends with a table: graph, file, size, precision, time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="build_engine.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", help="a DTS-VIBE checkpoint (dtsvibe-train's best.pt/last.pt, or the embedded default)")
+    p.add_argument("--out", required=True, help="bundle folder to write (created; its graphs are replaced)")
+    p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16", help="TensorRT plan precision (default fp16)")
+    p.add_argument("--max-persons", type=int, default=8, help="largest person batch the plans and the runtime's state accept")
+    p.add_argument("--onnx-only", action="store_true", help="write the ONNX bundle only, no TensorRT plans")
+    p.add_argument("--flow-onnx", help="the learned flow network's ONNX file (when the O-stream was trained on it)")
+    p.add_argument("--timing-cache", help="TensorRT timing cache file, read and updated (default: DIR/timing.cache)")
+    return p
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    head = ("graph", "file", "size", "precision", "time")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(head), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows)])
+
+
+def _size(path: Path) -> str:
+    n = path.stat().st_size
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} kB"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_persons < 1:
+        print("build_engine: error: --max-persons must be ≥ 1", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    from engines.export import export_bundle
+    from engines.manifest import FileEntry, file_digest, write_manifest
+    from engines.tensorrt_build import PlanBuildError, build_plan, tensorrt_unavailable
+    from training.checkpoint import CheckpointError
+
+    out = Path(args.out)
+    bar = tqdm(total=3, desc="export", unit="graph")
+    try:
+        manifest, exported = export_bundle(
+            args.checkpoint, out, max_persons=args.max_persons, flow_onnx=args.flow_onnx,
+            progress=lambda msg: (bar.set_postfix_str(msg), bar.update(1 if msg.startswith("exported") else 0)),
+        )
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        bar.close()
+        print(f"build_engine: error: {exc}", file=sys.stderr)
+        return 1
+    bar.update(bar.total - bar.n)
+    bar.close()
+    rows = [(e.spec.name, e.spec.file, _size(out / e.spec.file), "fp32 (ONNX)", f"{e.seconds:.1f} s") for e in exported]
+    why = "--onnx-only" if args.onnx_only else tensorrt_unavailable()
+    if why:
+        print(f"build_engine: no TensorRT plans: {why}")
+    else:
+        cache = Path(args.timing_cache) if args.timing_cache else out / "timing.cache"
+        for name, spec in tqdm(manifest.graphs.items(), desc="TensorRT", unit="graph"):
+            start = time.perf_counter()
+            try:
+                plan = build_plan(out / spec.file, out / f"{name}.plan", spec, args.max_persons, args.precision, cache,
+                                  report=lambda msg: tqdm.write(f"  {name}: {msg}"))
+            except PlanBuildError as exc:
+                print(f"build_engine: error: {exc}", file=sys.stderr)
+                return 1
+            manifest.plans[name] = plan
+            manifest.files[plan.file] = FileEntry((out / plan.file).stat().st_size, file_digest(out / plan.file))
+            rows.append((name, plan.file, _size(out / plan.file), f"{args.precision} TensorRT {plan.tensorrt}",
+                         f"{time.perf_counter() - start:.1f} s"))
+        manifest.versions["tensorrt"] = next(iter(manifest.plans.values())).tensorrt
+        manifest.versions["gpu"] = next(iter(manifest.plans.values())).gpu
+        write_manifest(out, manifest)
+    print(_table(rows))
+    print(f"bundle: {out} ({manifest.model_name}, crop {manifest.crop_size}, window {manifest.window}, "
+          f"streams {'+'.join(manifest.streams)}, flow {manifest.flow_provider}, up to {manifest.max_persons} people)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
