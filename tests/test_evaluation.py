@@ -79,7 +79,7 @@ def checkpoints(tmp_path_factory) -> list[Path]:
 def test_perfect_prediction_scores_zero_and_errors_grow_with_noise():
     """Ground truth made from the model's own whole-sequence prediction: every metric ≈ 0 (VIBE protocol)."""
     model, _ = tiny_model("streams.flow.enabled=false", "streams.keypoints.enabled=false", "temporal_encoder.attention=bidirectional")
-    feats = torch.randn(20, 512, generator=torch.Generator().manual_seed(0))
+    feats = torch.randn(20, model.cfg.streams.rgb.feature_dim, generator=torch.Generator().manual_seed(0))
     seq = EvalSequence("s", {"rgb": feats}, valid=torch.ones(20, dtype=torch.bool))
     from training.evaluation import predict_sequence
 
@@ -179,3 +179,29 @@ def test_eval_cli_help_lists_every_option(capsys):
     out = capsys.readouterr().out
     for opt in ("CHECKPOINT", "--data-root", "--datasets", "--generated", "--out", "--flow-provider", "--force-flow-provider", "--device"):
         assert opt in out
+
+
+def test_per_frame_and_untrained_baseline_rows(data_root, checkpoints):
+    results, _ = evaluate_checkpoints(checkpoints[:1], data_root, datasets=["3dpw"], generated=0, log=lambda m: None,
+                                      per_frame=True, untrained=True)
+    assert list(results) == ["best", "best untrained", "best (T=1)"]
+    mpjpe = {m: results[m]["3dpw"].metrics["mpjpe"] for m in results}
+    # The fixture's "best" is itself the seed-0 random init, which is what the untrained row rebuilds.
+    assert mpjpe["best untrained"] == pytest.approx(mpjpe["best"], abs=1e-4)
+    assert abs(mpjpe["best (T=1)"] - mpjpe["best"]) > 1e-3 and mpjpe["best (T=1)"] > 0
+
+
+def test_per_frame_inference_sees_one_frame_only():
+    from training.config import load_model_config
+    from training.model import build_model
+    from training.model.inference import infer_sequence
+
+    torch.manual_seed(0)
+    model = build_model(load_model_config("lite", ["input.seq_len=8", "streams.rgb.pretrained=none", "streams.flow.pretrained=none"])).eval()
+    feats = {k: torch.randn(12, model.cfg.embed_dim) for k in model.stream_names}
+    with torch.no_grad():
+        alone = infer_sequence(model, feats, per_frame=True)
+        first = infer_sequence(model, {k: v[5:6] for k, v in feats.items()})
+        full = infer_sequence(model, feats)
+    assert torch.allclose(alone[5], first[0], atol=1e-5)  # frame 5 alone = a one-frame sequence of it
+    assert torch.allclose(alone[0], full[0], atol=1e-5) and not torch.allclose(alone[5], full[5], atol=1e-3)

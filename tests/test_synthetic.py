@@ -68,9 +68,9 @@ def _clean(clip: dict, t: int, p: np.ndarray, z: np.ndarray, tol: float) -> np.n
     return ok
 
 
-def _trace_back(clip: dict, t: int, p: np.ndarray) -> np.ndarray:
+def _trace_back(clip: dict, t: int, p: np.ndarray, size: int = S) -> np.ndarray:
     """Pixel p of frame t moved by frame t's backward flow (bilinear) → pixel in frame t-1."""
-    pc = np.clip(p, 0, S - 1.001)
+    pc = np.clip(p, 0, size - 1.001)
     return pc + _bilinear(clip["flow"][t].astype(np.float32), pc[:, 0], pc[:, 1]).T
 
 
@@ -98,12 +98,13 @@ def test_sample_keys_shapes_dtypes(body):
         "rgb": (t, 3, sz, sz), "flow": (t, 2, sz, sz), "mask": (t, sz, sz), "pose": (t, 72), "betas": (t, 10),
         "cam": (t, 3), "kp3d": (t, 49, 3), "kp2d": (t, 49, 3), "kp2d_smpl24": (t, 24, 3), "kp2d_lsp14": (t, 14, 3),
         "kp2d_h36m17": (t, 17, 3), "kp2d_mediapipe33": (t, 33, 3), "has_kp3d": (t,), "has_smpl": (t,),
+        "has_kp2d": (t,), "valid": (t,),
     }
     assert set(s) == set(expected)
     for k, shape in expected.items():
         assert tuple(s[k].shape) == shape, k
-        assert s[k].dtype == (torch.bool if k.startswith("has_") else torch.float32), k
-    assert s["has_kp3d"].all() and s["has_smpl"].all()
+        assert s[k].dtype == (torch.bool if k.startswith("has_") or k == "valid" else torch.float32), k
+    assert s["has_kp3d"].all() and s["has_smpl"].all() and s["has_kp2d"].all() and s["valid"].all()
     assert torch.count_nonzero(s["flow"][0]) == 0 and torch.count_nonzero(s["flow"][1:]) > 0
     assert -2.2 < float(s["rgb"].min()) and float(s["rgb"].max()) < 2.7  # ImageNet-normalised
     assert set(torch.unique(s["mask"]).tolist()) <= {0.0, 1.0} and s["mask"].sum() > 0
@@ -127,23 +128,81 @@ def test_flow_moves_visible_vertices_onto_previous_frame(geo):
     assert n_checked > 2000
 
 
-def test_flow_moves_visible_surface_landmarks_onto_previous_frame(gen, geo):
-    checked = 0
+def _flow_errors(gen, geo, name: str, surface: bool) -> np.ndarray:
+    """|flow-traced position − labelled frame t−1 position| (px) of the generator-visible points of
+    joint set ``name`` (its surface points or its other points), over frames t ≥ 1 of the clips."""
+    idx = gen.set_index[name]
+    sel = gen.pool_surface[idx] == surface
+    errs = []
     for g in geo:
         clip = g["clip"]
-        for name in ("mediapipe33", "spin49"):
-            kp = clip[f"kp2d_{name}"]
-            # surface landmarks: those lying on the rest mesh (vertex/*, most mp/*)
-            idx = gen.set_index[name]
-            on_surface = gen.pool_tol[idx] < 0.035
-            p = norm_to_pixel(kp[..., :2].astype(np.float64), S)
-            for t in range(1, T):
-                z = _depth_of(g, gen, idx, t)
-                sel = on_surface & (kp[t, :, 2] > 0) & _clean(clip, t, p[t], z, 0.02)
-                err = np.linalg.norm(_trace_back(clip, t, p[t][sel]) - p[t - 1][sel], axis=1)
-                assert err.size == 0 or err.max() < 0.5, (name, t, err.max())
-                checked += sel.sum()
+        kp = clip[f"kp2d_{name}"]
+        p = norm_to_pixel(kp[..., :2].astype(np.float64), S)
+        for t in range(1, T):
+            ok = sel & (kp[t, :, 2] > 0)  # the generator's own visibility flags, no filtering here
+            errs.append(np.linalg.norm(_trace_back(clip, t, p[t][ok]) - p[t - 1][ok], axis=1))
+    return np.concatenate(errs)
+
+
+def test_flow_moves_visible_surface_landmarks_onto_previous_frame(gen, geo):
+    """Every surface point (on the mesh: vertex/*, face/feet/thumb mp/*) the generator flags visible
+    in frame t is moved by frame t's flow onto its frame t−1 position to within 0.5 px."""
+    from training.synthetic.generator import KP_SETS
+
+    checked = 0
+    for name in KP_SETS:
+        err = _flow_errors(gen, geo, name, surface=True)
+        assert err.size == 0 or err.max() < 0.5, (name, err.max(), np.sort(err)[-5:])
+        assert (err.size > 0) == bool(gen.pool_surface[gen.set_index[name]].any()), name
+        checked += err.size
+    assert checked >= 20, checked
+
+
+def test_flow_surface_landmarks_beside_another_limb(body):
+    """At 224 px, clip 2 of seed 7 has the left thumb against the torso, within the depth tolerance:
+    the flow around it is the torso's (2.6 px off the thumb's motion). The generator flags it invisible
+    because its neighbourhood shows faces that are not near the thumb on the body; every surface point
+    it flags visible still moves onto its frame t−1 position within 0.5 px."""
+    from training.synthetic.generator import KP_SETS
+
+    size, frames = 224, 8
+    g = SyntheticGenerator(seed=7, config=SyntheticConfig(seq_len=frames, crop_size=size), body=body)
+    clip = g.clip(2)
+    checked = 0
+    for name in KP_SETS:
+        kp = clip[f"kp2d_{name}"]
+        surf = g.pool_surface[g.set_index[name]]
+        p = norm_to_pixel(kp[..., :2].astype(np.float64), size)
+        for t in range(1, frames):
+            ok = surf & (kp[t, :, 2] > 0)
+            err = np.linalg.norm(_trace_back(clip, t, p[t][ok], size) - p[t - 1][ok], axis=1)
+            assert err.size == 0 or err.max() < 0.5, (name, t, err.max())
+            checked += err.size
     assert checked >= 20
+
+
+def test_flow_carries_visible_interior_joints_closely(gen, geo):
+    """The documented limit: kinematic joints (and landmarks 0.5–9 cm inside the body) are not surface
+    points, so the surface flow at their pixel does not carry them exactly: the surface in front of a
+    joint moves differently when the limb rotates about it, and near the silhouette the bilinear sample
+    mixes in background flow. Measured on the generator-visible ones at 96 px: median ≈ 0.06 px, 90th
+    percentile ≈ 0.3 px, max ≈ 3–4 px (224 px: median 0.10, p90 0.47, max ≈ 5–9 px; see the generator's
+    docstring). So no per-point bound: the median must stay < 0.25 px and the 90th percentile < 1 px,
+    and the flow must beat standing still (zero flow) by a wide margin."""
+    from training.synthetic.generator import KP_SETS
+
+    for name in KP_SETS:
+        err = _flow_errors(gen, geo, name, surface=False)
+        assert err.size >= 50, (name, err.size)
+        assert np.median(err) < 0.25 and np.percentile(err, 90) < 1.0, (name, np.median(err), np.percentile(err, 90))
+    # the clips move: zero flow would leave the joints far from their previous positions
+    err = _flow_errors(gen, geo, "smpl24", surface=False)
+    still = []
+    for g in geo:
+        kp = g["clip"]["kp2d_smpl24"]
+        p = norm_to_pixel(kp[..., :2].astype(np.float64), S)
+        still.append(np.linalg.norm(p[1:] - p[:-1], axis=-1)[kp[1:, :, 2] > 0])
+    assert np.median(err) < 0.25 * np.median(np.concatenate(still)), (np.median(err), np.median(np.concatenate(still)))
 
 
 def _depth_of(g, gen, idx, t):
@@ -200,19 +259,47 @@ def test_2d_joints_are_the_rendered_geometry_and_weak_perspective_fits(gen, geo)
 
 
 def test_visibility_rule(gen, geo):
+    """The module docstring's rule, recomputed from the rendered buffers: the plain depth test for all
+    points; surface points also need a clean 2×2 bilinear neighbourhood (the labelled person at a
+    consistent depth, on faces near the point, with one coherent flow)."""
+    from training.synthetic.generator import SURFACE_FLOW_SPREAD
+
+    stricter = 0
     for g in geo:
         clip = g["clip"]
-        kp = clip["kp2d_mediapipe33"]
-        idx = gen.set_index["mediapipe33"]
-        p = np.round(norm_to_pixel(kp[..., :2].astype(np.float64), S)).astype(int)
-        for t in range(T):
-            z = _depth_of(g, gen, idx, t)
-            inside = (p[t] >= 0).all(1) & (p[t] < S).all(1)
-            pc = np.clip(p[t], 0, S - 1)
-            d = clip["depth"][t][pc[:, 1], pc[:, 0]]
-            d = np.where(d > 0, d, np.inf)
-            expect = inside & (z <= d + gen.pool_tol[idx])
-            np.testing.assert_array_equal(kp[t, :, 2] > 0, expect)
+        for name in ("mediapipe33", "spin49", "smpl24"):
+            kp = clip[f"kp2d_{name}"]
+            idx = gen.set_index[name]
+            surf = gen.pool_surface[idx]
+            tol = gen.pool_tol[idx]
+            pf = norm_to_pixel(kp[..., :2].astype(np.float64), S)
+            p = np.round(pf).astype(int)
+            for t in range(T):
+                z = _depth_of(g, gen, idx, t)
+                inside = (p[t] >= 0).all(1) & (p[t] < S).all(1)
+                pc = np.clip(p[t], 0, S - 1)
+                d = clip["depth"][t][pc[:, 1], pc[:, 0]]
+                d = np.where(d > 0, d, np.inf)
+                plain = inside & (z <= d + tol)
+                # surface points: each pixel of the bilinear neighbourhood
+                ok = (pf[t] >= 0).all(1) & (pf[t] < S - 1).all(1)
+                x0 = np.clip(np.floor(pf[t, :, 0]).astype(int), 0, S - 2)
+                y0 = np.clip(np.floor(pf[t, :, 1]).astype(int), 0, S - 2)
+                fl = []
+                for dy in (0, 1):
+                    for dx in (0, 1):
+                        yy, xx = y0 + dy, x0 + dx
+                        ok &= clip["mask"][t][yy, xx] > 0
+                        ok &= np.abs(clip["depth"][t][yy, xx] - z) < tol
+                        f = np.clip(clip["face"][t][yy, xx] - clip["body_face0"], 0, gen.faces.shape[0] - 1)
+                        ok &= gen.near_faces[idx, f]
+                        fl.append(clip["flow"][t][:, yy, xx].astype(np.float32))
+                fl = np.stack(fl)  # (4, 2, K)
+                ok &= ((fl.max(0) - fl.min(0)) <= SURFACE_FLOW_SPREAD).all(0)
+                expect = plain & (~surf | ok)
+                np.testing.assert_array_equal(kp[t, :, 2] > 0, expect, err_msg=f"{name} t={t}")
+                stricter += (plain & surf & ~ok).sum()
+    assert stricter > 0  # the stricter surface rule is active on these clips
 
 
 def test_culling_is_exact(body):

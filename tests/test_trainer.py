@@ -21,12 +21,12 @@ import torch
 
 from training.batches import BatchError, DbExtrasDataset, keypoint_input, loss_targets, model_inputs
 from training.checkpoint import load_checkpoint
-from training.config import load_train_config
+from training.config import load_model_config, load_train_config
 from training.data import write_vibe_db
 from training.trainer import Trainer, TrainData, build_train_data, resolve_model_config
 
 REPO = Path(__file__).resolve().parents[1]
-FEAT = 512  # resnet18 feature width (the smoke config's streams)
+FEAT = load_model_config("lite").streams.rgb.feature_dim  # backbone feature width of the smoke config's streams
 SEQ = 8
 CROP = 64
 

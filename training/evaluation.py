@@ -228,8 +228,9 @@ def generated_sequences(
 
 # -- prediction and metrics ---------------------------------------------------------------------------------
 @torch.no_grad()
-def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64) -> dict[str, torch.Tensor]:
-    """Whole-sequence inference: ``theta`` (N, P), ``joints`` (N, 14, 3) LSP, ``vertices`` (N, V, 3), metres."""
+def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64, per_frame: bool = False) -> dict[str, torch.Tensor]:
+    """Whole-sequence inference: ``theta`` (N, P), ``joints`` (N, 14, 3) LSP, ``vertices`` (N, V, 3), metres.
+    ``per_frame``: each frame alone (T = 1), see :func:`~training.model.inference.infer_sequence`."""
     device = model.theta_mean.device
     feats: dict[str, list[torch.Tensor]] = {k: [] for k in model.stream_names}
     n = len(seq)
@@ -238,7 +239,7 @@ def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64) -> dict[str
         enc = model.encode_frames(part["rgb"], part.get("flow"), part.get("keypoints"))
         for k, v in enc.items():
             feats[k].append(v[0])
-    theta = infer_sequence(model, {k: torch.cat(v) for k, v in feats.items()})
+    theta = infer_sequence(model, {k: torch.cat(v) for k, v in feats.items()}, per_frame=per_frame)
     out = model.decode(theta)
     return {"theta": theta, "joints": out["joints3d"][:, LSP14_IN_SPIN49], "vertices": out["vertices"]}
 
@@ -289,7 +290,7 @@ def _finite_mean(x: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_sequences(model: Any, sequences: Iterable[EvalSequence], name: str = "data") -> DatasetResult:
+def evaluate_sequences(model: Any, sequences: Iterable[EvalSequence], name: str = "data", per_frame: bool = False) -> DatasetResult:
     """Metrics of ``model`` over ``sequences`` (frame-weighted means, mm); the model is put in eval mode."""
     was_training = model.training
     model.eval()
@@ -299,7 +300,7 @@ def evaluate_sequences(model: Any, sequences: Iterable[EvalSequence], name: str 
     frames = count = 0
     for seq in sequences:
         gt = ground_truth(model.body, seq, device)
-        per = _per_frame(predict_sequence(model, seq), gt)
+        per = _per_frame(predict_sequence(model, seq, per_frame=per_frame), gt)
         for k in chunks:
             chunks[k].append(per[k].cpu())
         curves[seq.name] = per["accel"].cpu().numpy()
@@ -428,6 +429,8 @@ def evaluate_checkpoints(
     force_flow_provider: bool = False,
     device: Union[str, torch.device] = "cpu",
     log: Callable[[str], None] = print,
+    per_frame: bool = False,
+    untrained: bool = False,
 ) -> tuple[dict[str, dict[str, DatasetResult]], list[str]]:
     """Evaluate each checkpoint on the test sets found under ``data_root`` and on a generated benchmark.
 
@@ -435,6 +438,10 @@ def evaluate_checkpoints(
     sequences themselves (e.g. ``generated_sequences(...)`` with a stub generator). Missing data sets
     are skipped with a one-line note (also returned in ``notes``). Returns (method → data set →
     result, notes); the method name is the checkpoint's file stem (made unique).
+
+    Baselines for the first checkpoint's network: ``per_frame`` adds a row ``<name> (T=1)`` (the same
+    weights, each frame alone); ``untrained`` a row ``<name> untrained`` (the same config, random
+    weights, seed 0).
     """
     from .checkpoint import model_from_checkpoint
 
@@ -446,16 +453,32 @@ def evaluate_checkpoints(
 
     results: dict[str, dict[str, DatasetResult]] = {}
     gen_cache: dict[tuple, list[EvalSequence]] = {}
-    for path in checkpoints:
+    runs: list[tuple[Union[str, Path], str]] = [(p, "") for p in checkpoints]
+    if untrained:
+        runs.append((checkpoints[0], "untrained"))
+    if per_frame:
+        runs.append((checkpoints[0], "T=1"))
+    base_name = ""
+    for path, variant in runs:
         model, ckpt = model_from_checkpoint(path, None, flow_provider, force_flow_provider, device=device)
-        if force_flow_provider and flow_provider and ckpt.flow_provider and flow_provider != ckpt.flow_provider:
+        if force_flow_provider and flow_provider and ckpt.flow_provider and flow_provider != ckpt.flow_provider and not variant:
             note(f"{Path(path).name}: trained on {ckpt.flow_provider!r} flow, evaluated with {flow_provider!r} (forced)")
-        method = Path(path).stem if Path(path).stem not in results else f"{Path(path).parent.name}/{Path(path).stem}"
+        if variant == "untrained":
+            from .model import build_model
+
+            torch.manual_seed(0)
+            model = build_model(model.cfg).to(device).eval()
+        if variant:
+            method = f"{base_name} untrained" if variant == "untrained" else f"{base_name} (T=1)"
+        else:
+            method = Path(path).stem if Path(path).stem not in results else f"{Path(path).parent.name}/{Path(path).stem}"
+            base_name = base_name or method
+        one_frame = variant == "T=1"
         per: dict[str, DatasetResult] = {}
         for name in datasets:
             db = find_eval_db(data_root, name) if data_root is not None and Path(data_root).is_dir() else None
             if db is None:
-                if path == checkpoints[0]:
+                if path == checkpoints[0] and not variant:
                     note(f"{DATASET_TITLES.get(name, name)}: no {name}_{EVAL_SETS.get(name, 'test')}_db.pt under {data_root}; skipped")
                 continue
             try:
@@ -463,11 +486,11 @@ def evaluate_checkpoints(
             except ValueError as exc:
                 note(f"{DATASET_TITLES.get(name, name)} skipped for {method}: {exc}")
                 continue
-            per[name] = evaluate_sequences(model, seqs, name)
+            per[name] = evaluate_sequences(model, seqs, name, per_frame=one_frame)
         provider = flow_provider or ckpt.flow_provider
         seqs = _generated_for(model, generated, provider, gen_cache, note if path == checkpoints[0] else (lambda m: None))
         if seqs:
-            per["generated"] = evaluate_sequences(model, seqs, "generated")
+            per["generated"] = evaluate_sequences(model, seqs, "generated", per_frame=one_frame)
         results[method] = per
     return results, notes
 

@@ -30,16 +30,25 @@ def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
 
 @torch.no_grad()
 def infer_sequence(
-    model: DTSVIBE, feats: dict[str, torch.Tensor], stride: Optional[int] = None, batch_windows: int = 32
+    model: DTSVIBE,
+    feats: dict[str, torch.Tensor],
+    stride: Optional[int] = None,
+    batch_windows: int = 32,
+    per_frame: bool = False,
 ) -> torch.Tensor:
     """Θ for every frame: feats ``{stream: (N, D)}`` of one person → ``(N, P)``.
 
+    ``per_frame``: every frame is its own one-frame sequence (T = 1: the temporal encoder and the
+    regressor see no other frame), the per-frame baseline the paper compares against.
     Decode with ``model.decode(theta)`` for vertices and joints.
     """
     names = model.stream_names
     if any(n not in feats for n in names):
         raise ValueError(f"expected features for streams {names}, got {tuple(feats)}")
     n = feats["rgb"].shape[0]
+    if per_frame:
+        theta, _, _ = model.temporal({k: feats[k][:, None] for k in names})
+        return theta[:, 0]
     if model.streamable:
         state = model.init_state(1, feats["rgb"].device)
         thetas = []

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Per-graph latency of the engine bundle on this machine: PyTorch vs ONNX Runtime, for the
+paper and lite configs, person batch 1 and 4. Median and p95 over ``--repeats`` calls.
+
+    python tools/bench_engines.py                       # paper + lite, random weights, batch 1 and 4
+    python tools/bench_engines.py --configs lite --repeats 50 --out out/bench_engines
+
+Each config gets a random-weight checkpoint (latency does not depend on the weights) exported with
+``engines.export.export_bundle``; every backend then runs the same inputs through
+``EngineSession.encode`` (``frame_encoder``) and ``EngineSession.step`` (``temporal_step``, with the
+ring buffers of a person already 40 frames in). Prints a table; writes Markdown and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bench_report import environment, report  # noqa: E402
+from engines import EngineSession  # noqa: E402
+from engines.export import example_inputs, export_bundle  # noqa: E402
+from engines.tensorrt_build import tensorrt_unavailable  # noqa: E402
+from training.checkpoint import save_checkpoint  # noqa: E402
+from training.config import load_model_config  # noqa: E402
+from training.model import build_model  # noqa: E402
+
+OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
+
+
+def latencies(fn, repeats: int, warmup: int = 3) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, backends: list[str], threads: int) -> list[dict]:
+    torch.manual_seed(0)
+    cfg = load_model_config(name, OFFLINE)
+    model = build_model(cfg).eval()
+    ckpt = save_checkpoint(workdir / f"{name}.pt", model, cfg)
+    export_bundle(ckpt, workdir / name, max_persons=max(batches))
+    rows = []
+    for backend in backends:
+        session = EngineSession(workdir / name, backend=backend, intra_op_threads=threads)
+        for batch in batches:
+            inputs = {k: v.numpy() for k, v in example_inputs(model, batch=batch).items()}
+            ids = list(range(batch))
+            feats = session.encode(inputs)
+            for _ in range(40):  # a person 40 frames in: every ring-buffer slot is in use
+                session.step(ids, feats)
+            for graph, fn in (("frame_encoder", lambda: session.encode(inputs)), ("temporal_step", lambda: session.step(ids, feats))):
+                median, p95 = latencies(fn, repeats)
+                rows.append({"config": name, "backend": f"{session.backend} ({session.device})", "graph": graph,
+                             "batch": batch, "median_ms": round(median, 2), "p95_ms": round(p95, 2)})
+                print(f"  {name:5s} {rows[-1]['backend']:20s} {graph:13s} batch {batch}: {median:8.2f} ms (p95 {p95:.2f})", flush=True)
+            for i in ids:
+                session.release(i)
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", nargs="+", default=["paper", "lite"])
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 4])
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime / torch intra-op threads (0 = library default)")
+    p.add_argument("--out", default="out/bench_engines")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backends = ["torch", "onnxruntime"]  # TensorRT needs plans built on the GPU: tests/test_tensorrt.py times them
+    why = tensorrt_unavailable()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.configs:
+            rows += bench_config(name, Path(tmp), args.batches, args.repeats, backends, args.threads)
+    head = "| config | backend | graph | batch | median ms | p95 ms |\n|---|---|---|---:|---:|---:|"
+    body = "\n".join(f"| {r['config']} | {r['backend']} | {r['graph']} | {r['batch']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} |" for r in rows)
+    extra = f"no TensorRT row: {why}" if why else "no TensorRT row: build plans with tools/build_engine.py on the GPU"
+    report(args.out, "bench_engines", "Engine graphs: latency per call", [head + "\n" + body],
+           environment(f"{args.repeats} calls per row; {extra}"), rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
