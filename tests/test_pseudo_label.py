@@ -91,13 +91,14 @@ def test_db_files_on_the_shared_clips(labelled, capsys):
         if stem in ("single_person_portrait", "taiji"):
             assert n == 3 and set(db["vid_name"]) == {f"{stem}_p0"}  # one person, every frame
         assert n >= 1
-        # Rows kept have enough visible joints; bboxes are VIBE squares around the joints.
+        assert db["kp2d_mediapipe33"].shape == (n, 33, 3)  # the keypoint stream's input, same pixels as joints2D
+        # Rows kept have enough visible joints; bboxes are VIBE squares around the joints (crop = side × 1.2).
         vis = (db["joints2D"][:, :25, 2] > 0.5).sum(1)
         assert np.all(vis >= 6)
         np.testing.assert_array_equal(db["bbox"][:, 2], db["bbox"][:, 3])
         for j, (cx, cy, s, _) in zip(db["joints2D"], db["bbox"]):
             ok = j[:, 2] > 0.5
-            assert np.all(np.abs(j[ok, :2] - [cx, cy]) <= s / 2 + 1)
+            assert np.all(np.abs(j[ok, :2] - [cx, cy]) <= 1.2 * s / 2 + 1)
         # Track ids: vid_name = "<stem>_p<id>", each person's frames increasing, stride 4 apart.
         for name in set(db["vid_name"]):
             assert re.fullmatch(re.escape(stem) + r"_p\d+", name)
@@ -127,11 +128,16 @@ def test_crops_mode_stores_joints_in_crop_pixels(tmp_path, capsys):
     if not clip.is_file():
         pytest.skip(f"{clip} not found (shared media absent)")
     pytest.importorskip("mediapipe")
-    rc = pseudo_label.main([str(clip), "--out", str(tmp_path), "--max-frames", "2", "--crops", "--crop-size", "128", "--no-progress"])
+    rc = pseudo_label.main([str(clip), "--out", str(tmp_path), "--max-frames", "2", "--crops", "--crop-size", "128",
+                            "--name", "clips", "--no-progress"])
     assert rc == 0
     db = _read(tmp_path / "taiji_db.pt")
     assert len(db["frame_id"]) == 2
-    np.testing.assert_allclose(db["bbox"], [[64, 64, 128, 128]] * 2)
+    np.testing.assert_allclose(db["bbox"], [[64, 64, 128 / 1.2, 128 / 1.2]] * 2, rtol=1e-6)  # loaders crop side × 1.2
+    lm = db["kp2d_mediapipe33"]
+    assert lm.shape == (2, 33, 3) and np.all((lm[..., :2][lm[..., 2] > 0.5] >= 0) & (lm[..., :2][lm[..., 2] > 0.5] <= 128))
+    merged = _read(tmp_path / "clips_train_db.pt")  # --name: one data set for dtsvibe-train
+    assert set(merged) == set(db) and len(merged["frame_id"]) == 2
     ok = db["joints2D"][..., 2] > 0.5
     assert np.all((db["joints2D"][..., :2][ok] >= 0) & (db["joints2D"][..., :2][ok] <= 128))
     import cv2

@@ -15,7 +15,8 @@ per (track, frame):
 * ``frame_id``  frame index in the video;
 * ``joints2D``  (N, 49, 3) x, y pixels + MediaPipe visibility (0 for joints MediaPipe lacks, see
   :data:`SPIN49_FROM_MEDIAPIPE`);
-* ``bbox``      (N, 4) cx, cy, w, h with w = h: the square around the visible landmarks × ``--scale``;
+* ``bbox``      (N, 4) cx, cy, w, h with w = h: the square around the visible landmarks (VIBE's convention:
+  loaders crop a square of side w × ``scale``, so with the same ``--scale`` they cut the crop the live app sees);
 * ``img_name``  the frame saved as ``frames/<stem>/<frame:06d>.jpg``, relative to OUT (pass OUT as the
   loader's ``image_root``); with ``--crops`` the person crop ``crops/<vid_name>/<frame:06d>.jpg``
   instead, and then ``joints2D`` and ``bbox`` are in the crop's pixels;
@@ -249,15 +250,15 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
                 cv2.imwrite(str(opts.out / rel), crop, params)
                 joints[:, :2] = joints[:, :2] @ m[:, :2].T + m[:, 2]
                 landmarks[:, :2] = landmarks[:, :2] @ m[:, :2].T + m[:, 2]
-                c = opts.crop_size / 2
-                bbox = [c, c, float(opts.crop_size), float(opts.crop_size)]
+                c, side = opts.crop_size / 2, opts.crop_size / opts.scale
+                bbox = [c, c, side, side]  # the loader's crop (side × scale) is then exactly this crop
             else:
                 rel = Path("frames") / stem / f"{index:06d}.jpg"
                 if not frame_saved:
                     (opts.out / rel).parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(opts.out / rel), frame, params)
                     frame_saved = True
-                bbox = [cx, cy, size, size]
+                bbox = [cx, cy, size / opts.scale, size / opts.scale]  # loaders crop side × scale (VIBE)
             track_ids.add(person.id)
             rows["vid_name"].append(vid_name)
             rows["frame_id"].append(index)
