@@ -15,6 +15,7 @@ from training.checkpoint import (
     load_checkpoint,
     load_model_state,
     model_from_checkpoint,
+    release_checkpoint,
     save_checkpoint,
 )
 from training.config import load_model_config
@@ -159,3 +160,20 @@ def test_save_and_load_round_trip_without_training(tmp_path):
     assert ckpt.flow_provider is None and ckpt.train_config is None
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
+
+
+def test_release_checkpoint_is_small_fp16_and_not_resumable(trained, data_root, tmp_path):
+    out = release_checkpoint(trained, tmp_path / "release.pt")
+    raw = torch.load(out, weights_only=True)
+    floats = [v for v in raw["model"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats) and not raw["optimizers"]
+    assert out.stat().st_size < trained.stat().st_size / 2
+    full, _ = model_from_checkpoint(trained)
+    half, ckpt = model_from_checkpoint(out)
+    assert next(half.parameters()).dtype == torch.float32 and ckpt.progress.global_step > 0
+    feats = {k: torch.randn(1, 8, full.cfg.embed_dim) for k in full.stream_names}
+    with torch.no_grad():
+        a, b = full.forward_features(feats).joints3d, half.forward_features(feats).joints3d
+    assert (a - b).abs().max() < 5e-3 and not torch.equal(a, b)  # fp16 rounding only
+    with pytest.raises(CheckpointError, match="inference-only release"):
+        make_trainer(smoke_config(data_root, tmp_path / "again")).resume(out)

@@ -358,3 +358,27 @@ def model_from_checkpoint(
     model = build_model(offline, body)
     load_model_state(model, ckpt.model_state, str(ckpt.path))
     return model.to(device).eval(), ckpt
+
+
+# -- release -------------------------------------------------------------------------------------------
+#: The embedded default checkpoint (lite model, trained on this project's own data; see its README).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "lite_default.pt"
+
+
+def release_checkpoint(src: PathLike, dst: PathLike, half: bool = True) -> Path:
+    """An inference-only copy of ``src``: model weights (float16 when ``half``; integer buffers kept),
+    configs, progress, metrics and provenance, without optimizer/discriminator/RNG states. It loads
+    with :func:`load_checkpoint` / :func:`model_from_checkpoint` like the original (weights are cast
+    back to the model's float32 on load); it cannot be resumed."""
+    raw = torch.load(Path(src), map_location="cpu", weights_only=True)
+    if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{src}: not a DTS-VIBE checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
+    out = {k: v for k, v in raw.items() if k not in ("optimizers", "scalers", "rng", "discriminator")}
+    out["model"] = {k: v.half() if half and v.is_floating_point() else v for k, v in raw["model"].items()}
+    out.update(optimizers={}, scalers={}, rng=None, discriminator=None, released_from=Path(src).name)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    torch.save(out, tmp)
+    tmp.replace(dst)
+    return dst

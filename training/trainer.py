@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 from .batches import FlowFn, ModelInputs, Targets, check_item_keys, loss_targets, model_inputs, shard, to_device
 from .body.rotations import matrix_to_rot6d
 from .checkpoint import (
+    CheckpointError,
     Progress,
     check_flow_provider,
     check_model_config,
@@ -640,6 +641,11 @@ class Trainer:
         must the flow provider, unless ``force_flow_provider``.
         """
         ckpt = load_checkpoint(path, map_location=self.device)
+        if ckpt.raw.get("released_from"):
+            raise CheckpointError(
+                f"{path} is an inference-only release (no optimizer states) and cannot be resumed; "
+                f"resume from the run's last.pt, or start a new run from scratch"
+            )
         check_model_config(ckpt, self.model_cfg)
         check_flow_provider(ckpt, flow_provider_of(self.model_cfg), force_flow_provider)
         load_model_state(self.model, ckpt.model_state, str(path))

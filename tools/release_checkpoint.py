@@ -1,0 +1,37 @@
+"""Write an inference-only copy of a training checkpoint: float16 weights, configs, metrics and
+provenance, without optimizer or discriminator states (what gets committed as the embedded default).
+
+    python tools/release_checkpoint.py runs/embedded/best.pt training/checkpoints/lite_default.pt [--fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.checkpoint import CheckpointError, load_checkpoint, release_checkpoint  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", help="a checkpoint written by dtsvibe-train (best.pt / last.pt)")
+    p.add_argument("out", help="where the release goes")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default float16)")
+    args = p.parse_args(argv)
+    try:
+        out = release_checkpoint(args.checkpoint, args.out, half=not args.fp32)
+        ckpt = load_checkpoint(out)
+    except (CheckpointError, OSError) as exc:
+        print(f"release_checkpoint: error: {exc}", file=sys.stderr)
+        return 1
+    size = Path(args.checkpoint).stat().st_size / 2**20, out.stat().st_size / 2**20
+    print(f"{out}: {size[1]:.1f} MB (from {size[0]:.1f} MB), model {ckpt.model_config.name}, "
+          f"{ckpt.progress.phase_name} step {ckpt.progress.global_step}, flow {ckpt.flow_provider}, metrics {ckpt.metrics}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
