@@ -1,0 +1,104 @@
+"""A frame's tracked people → the ``frame_encoder`` inputs, prepared exactly as the training data was.
+
+For each person (a :class:`~realtime.detection.PersonPose`):
+
+* ``rgb``: the VIBE crop — a square of side 1.2 × the longer side of the track's box, centred on it
+  (:func:`~realtime.detection.crop_box`), resampled to the model's crop size, ImageNet-normalised;
+* ``flow``: the backward flow from this crop to the same track's previous crop (each cut with its own
+  box, as ``training.batches.provider_flow_fn`` does on training clips), zero on a track's first frame;
+* ``keypoints``: MediaPipe's 33 landmarks in the crop's normalised coordinates ``[-1, 1]`` with their
+  visibility, ``z = 0`` (as the training data carries none).
+
+No torch: numpy and OpenCV; the flow providers come from ``training.flow`` (torch-free).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .detection import PersonPose, crop_box
+
+__all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs", "crop_matrix"]
+
+#: VIBE's crop: the person box's longer side × this.
+CROP_SCALE = 1.2
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def crop_matrix(cx: float, cy: float, side: float, out: int) -> np.ndarray:
+    """The 2×3 affine map from frame pixels to the ``out``² crop of the square ``(cx, cy, side)``."""
+    s = out / side
+    return np.array([[s, 0, out / 2 - s * cx], [0, s, out / 2 - s * cy]], np.float32)
+
+
+@dataclass
+class FrameInputs:
+    """One frame's people: ``ids`` (track ids), ``inputs`` (``rgb (B, 3, S, S)``, ``flow (B, 2, S, S)``,
+    ``keypoints (B, 33, 4)``; only the streams asked for), the uint8 RGB ``crops (B, S, S, 3)``, and the
+    crop ``matrices (B, 2, 3)`` (frame → crop pixels) to map predictions back onto the frame."""
+
+    ids: list[int]
+    inputs: dict[str, np.ndarray]
+    crops: np.ndarray
+    matrices: np.ndarray
+
+    def to_frame(self, i: int, points_norm: np.ndarray) -> np.ndarray:
+        """Person ``i``'s points in normalised crop coordinates ``(..., 2)`` → frame pixels."""
+        size = self.crops.shape[1]
+        crop_px = (np.asarray(points_norm, np.float64) + 1.0) * size / 2.0
+        m = self.matrices[i].astype(np.float64)
+        a, t = m[:, :2], m[:, 2]
+        return (crop_px - t) @ np.linalg.inv(a).T
+
+
+class PersonInputs:
+    """Builds :class:`FrameInputs` frame after frame; remembers each track's last crop for the flow."""
+
+    def __init__(self, crop_size: int, streams: Sequence[str] = ("rgb", "flow", "keypoints"),
+                 flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE) -> None:
+        self.crop_size, self.streams, self.scale = crop_size, tuple(streams), scale
+        self.provider = None
+        if "flow" in self.streams:
+            from training.flow import make_provider
+
+            self.provider = make_provider(flow_provider or "dis")
+        self.previous: dict[int, np.ndarray] = {}
+
+    def build(self, frame_bgr: np.ndarray, people: Sequence[PersonPose]) -> FrameInputs:
+        s = self.crop_size
+        ids, crops, mats, kps, flows = [], [], [], [], []
+        rgb_frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        for person in people:
+            cx, cy, side = crop_box(person.track.box, self.scale)
+            m = crop_matrix(cx, cy, side, s)
+            crop = cv2.warpAffine(rgb_frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            lm = person.landmarks
+            xy = lm.xy.astype(np.float32) @ m[:, :2].T + m[:, 2]
+            norm = xy / s * 2.0 - 1.0
+            kps.append(np.concatenate([norm, np.zeros((len(norm), 1), np.float32), lm.visibility[:, None].astype(np.float32)], 1))
+            prev = self.previous.get(person.id)
+            if self.provider is not None:
+                flows.append(self.provider.flow(prev, crop) if prev is not None else np.zeros((2, s, s), np.float32))
+            self.previous[person.id] = crop
+            ids.append(person.id)
+            crops.append(crop)
+            mats.append(m)
+        crops_arr = np.stack(crops) if crops else np.zeros((0, s, s, 3), np.uint8)
+        inputs: dict[str, np.ndarray] = {}
+        if "rgb" in self.streams:
+            x = (crops_arr.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+            inputs["rgb"] = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if "flow" in self.streams:
+            inputs["flow"] = np.stack(flows).astype(np.float32) if flows else np.zeros((0, 2, s, s), np.float32)
+        if "keypoints" in self.streams:
+            inputs["keypoints"] = np.stack(kps) if kps else np.zeros((0, 33, 4), np.float32)
+        return FrameInputs(ids, inputs, crops_arr, np.stack(mats) if mats else np.zeros((0, 2, 3), np.float32))
+
+    def forget(self, track_id: int) -> None:
+        """A track ended or was lost: its next frame starts with zero flow."""
+        self.previous.pop(track_id, None)
