@@ -1,35 +1,127 @@
-"""Console script ``dtsvibe-live``.
+"""Console script ``dtsvibe-live``: stream a camera, RTSP feed, video file, image folder or the demo clip
+through detection, tracking, crops and flow, and the engine runtime; write results with ``--out``.
 
-It validates the live config (``configs/live``, with ``key=value`` overrides) today; the streaming
-pipeline itself is tracked in the project's issues and is not part of this release yet.
+    dtsvibe-live --source demo --out out/live --stats          # the shipped clip, results + per-second stats
+    dtsvibe-live --source 0                                    # webcam 0
+    dtsvibe-live --source rtsp://camera/stream tracking.max_persons=2
+    dtsvibe-live --source clip.mp4 --no-realtime --out out/clip --record
+
+Every ``configs/live`` key can be overridden as ``key.sub=value``. The 3D and overlay windows come with
+the views (``view.view``); this release runs headless and writes files.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from training.config import ConfigError
 
-from .config import load_live_config
+from .config import LiveConfig, load_live_config
+
+PROG = "dtsvibe-live"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default="default", help="live config: a name under configs/live/ or a YAML path")
+    p.add_argument("--source", help="0 (webcam), rtsp://… or http://…, a video file, an image folder, or demo")
+    p.add_argument("--out", help="folder for per-track results (track_<id>.bin, layout.json) and index.jsonl")
+    p.add_argument("--record", action="store_true", help="with --out: also write input.mp4 with the tracks drawn")
+    p.add_argument("--realtime", dest="realtime", action="store_true", default=None, help="play files at their own frame rate (default)")
+    p.add_argument("--no-realtime", dest="realtime", action="store_false", help="read files as fast as possible, losing no frame")
+    p.add_argument("--max-persons", type=int, help="track at most this many people (tracking.max_persons)")
+    p.add_argument("--bundle", help="engine bundle folder (tools/build_engine.py); default: the embedded checkpoint's")
+    p.add_argument("--backend", choices=["auto", "tensorrt", "onnxruntime", "torch"], help="engine runtime (engine.backend)")
+    p.add_argument("--stats", action="store_true", default=None, help="log per-stage fps and p50/p95 latency once a second")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config keys, e.g. tracking.max_persons=2")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    pairs = {"input.source": args.source, "input.realtime": args.realtime, "tracking.max_persons": args.max_persons,
+             "engine.bundle": args.bundle, "engine.backend": args.backend, "out_dir": args.out, "stats": args.stats}
+    return list(args.overrides) + [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in pairs.items() if v is not None]
+
+
+def build_pipeline(cfg: LiveConfig, record: bool = False, max_frames: Optional[int] = None, log=print):
+    """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
+    from engines import EngineSession
+    from engines.defaults import default_bundle
+
+    from .detection import LandmarkEstimator, MultiPersonPose, PersonDetector, PersonTracker
+    from .outputs import ResultWriter, VideoRecorder
+    from .person_inputs import PersonInputs
+    from .pipeline import CropFlow, DetectTrack, Inference, LivePipeline, Outputs
+    from .sources import open_source
+
+    source = open_source(cfg.input.source, cfg.input.realtime, cfg.input.open_timeout_s,
+                         cfg.input.reconnect_min_s, cfg.input.reconnect_max_s)
+    if max_frames is not None:
+        source = _Limited(source, max_frames)
+    bundle = Path(cfg.engine.bundle) if cfg.engine.bundle else default_bundle(max_persons=max(8, cfg.tracking.max_persons), log=log)
+    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads)
+    log(f"engine: {session.backend} on {session.device} ({session.manifest.model_name}, streams {'+'.join(session.streams)})")
+    t = cfg.tracking
+    pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(),
+                           PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing))
+    builder = PersonInputs(session.manifest.crop_size, session.streams, session.manifest.flow_provider, t.crop_scale)
+    sinks = []
+    if cfg.out_dir:
+        sinks.append(ResultWriter(cfg.out_dir))
+        if record:
+            sinks.append(VideoRecorder(Path(cfg.out_dir) / "input.mp4", source.fps or 30.0))
+    policy = "drop_oldest" if source.live and cfg.pipeline.drop_policy == "drop_oldest" else "block"
+    stages = [DetectTrack(pose), CropFlow(builder), Inference(session), Outputs(sinks)]
+    return LivePipeline(source, stages, cfg.pipeline.queue_size, policy), session
+
+
+class _Limited:
+    """A source that ends after ``n`` frames (``--max-frames``)."""
+
+    def __init__(self, source, n: int) -> None:
+        self.inner, self.n = source, n
+
+    def read(self):
+        return self.inner.read() if self.inner.index < self.n else None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="dtsvibe-live", description="Live 3D body capture from a camera, stream or file.")
-    p.add_argument("--config", default="default", help="live config: a name under configs/live/ or a YAML path")
-    p.add_argument("--source", help="0 (webcam), rtsp://..., a video file, an image folder, or demo")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override single config keys, e.g. tracking.max_persons=2")
-    args = p.parse_args(argv)
-    overrides = list(args.overrides) + ([f"input.source={args.source}"] if args.source is not None else [])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    log = lambda msg: print(f"{PROG}: {msg}", flush=True)  # noqa: E731
+    from engines import BundleError
+
+    from .sources import SourceError
+
     try:
-        cfg = load_live_config(args.config, overrides)
-    except ConfigError as exc:
-        print(f"dtsvibe-live: {exc}", file=sys.stderr)
+        cfg = load_live_config(args.config, _overrides(args))
+        if args.record and not cfg.out_dir:
+            raise ConfigError("--record needs --out DIR (where input.mp4 goes)")
+        pipeline, _ = build_pipeline(cfg, args.record, args.max_frames, log)
+    except (ConfigError, SourceError, BundleError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    print(f"dtsvibe-live: config OK (source {cfg.input.source!r})")
-    print("dtsvibe-live: the streaming pipeline is not available in this release yet", file=sys.stderr)
-    return 2
+    log(f"source {cfg.input.source!r} ({pipeline.source.kind}, {'live' if pipeline.source.live else 'every frame'}); Ctrl-C stops")
+    try:
+        pipeline.run(stats_every=1.0 if cfg.stats else None, log=log)
+    except SourceError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(pipeline.stats.table())
+        return 1
+    print(pipeline.stats.table())
+    if pipeline.source.skipped:
+        log(f"{pipeline.source.skipped} undecodable frame(s) skipped")
+    if cfg.out_dir:
+        log(f"results in {cfg.out_dir} (index.jsonl, track_<id>.bin, layout.json)")
+    return 0
 
 
 if __name__ == "__main__":

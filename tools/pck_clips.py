@@ -56,11 +56,11 @@ def run_video(path: Path, session: EngineSession, start: int, max_frames: int, a
             break
         people = pose.process(frame, index)
         index += 1
-        gone = seen - {p.id for p in people}
-        for tid in gone:  # a lost track starts over (fresh ring buffer, zero flow)
+        alive = {t.id for t in pose.tracker.tracks}
+        for tid in seen - alive:  # a dropped track starts over (fresh ring buffer, zero flow)
             session.release(tid)
             builder.forget(tid)
-        seen = {p.id for p in people}
+        seen = alive
         if not people:
             continue
         batch = builder.build(frame, people)

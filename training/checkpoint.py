@@ -361,8 +361,7 @@ def model_from_checkpoint(
 
 
 # -- release -------------------------------------------------------------------------------------------
-#: The embedded default checkpoint (lite model, trained on this project's own data; see its README).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "lite_default.pt"
+from .paths import DEFAULT_CHECKPOINT  # noqa: E402  (re-exported: the embedded default checkpoint)
 
 
 def release_checkpoint(src: PathLike, dst: PathLike, half: bool = True) -> Path:

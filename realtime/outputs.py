@@ -1,0 +1,124 @@
+"""Headless outputs of the live pipeline: per-track result files, a JSON-lines index, an annotated MP4.
+
+``ResultWriter(out_dir)`` writes, for each track, ``track_<id>.bin``: fixed-size float32 records, one
+per frame the track was seen, laid out as ``layout.json`` says (``frame``, ``t_capture``, ``t_output`` —
+seconds since the first frame's capture —
+then ``theta``, ``betas``, ``cam``, ``joints3d``, ``joints2d`` and, with ``vertices=True``, ``vertices``).
+``index.jsonl`` gets one line per frame: its index, timestamps and the tracks in it. Both files are
+appended and flushed every frame, so a run killed mid-way leaves every frame written so far readable;
+:func:`read_track` skips a torn last record.
+
+``VideoRecorder(path, fps)`` writes the input frames with each track's box, id and 2D joints drawn.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from .pipeline import Packet
+
+__all__ = ["RESULT_KEYS", "ResultWriter", "VideoRecorder", "read_track"]
+
+RESULT_KEYS = ("theta", "betas", "cam", "joints3d", "joints2d")
+HEADER = ("frame", "t_capture", "t_output")
+
+
+class ResultWriter:
+    def __init__(self, out_dir: str | Path, vertices: bool = False) -> None:
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.keys = RESULT_KEYS + (("vertices",) if vertices else ())
+        self.layout: Optional[dict] = None
+        self.files: dict[int, object] = {}
+        self.index = open(self.dir / "index.jsonl", "a", buffering=1)
+        self.frames = 0
+        self.t0: Optional[float] = None
+
+    def _write_layout(self, results: dict[str, np.ndarray]) -> None:
+        fields, offset = [], 0
+        for name in HEADER:
+            fields.append({"name": name, "shape": [], "offset": offset})
+            offset += 1
+        for key in self.keys:
+            shape = list(results[key].shape[1:])
+            fields.append({"name": key, "shape": shape, "offset": offset})
+            offset += int(np.prod(shape))
+        self.layout = {"dtype": "float32", "record_floats": offset, "fields": fields, "time_origin": "first frame's capture"}
+        (self.dir / "layout.json").write_text(json.dumps(self.layout, indent=1))
+
+    def write(self, packet: Packet) -> None:
+        f = packet.frame
+        if self.t0 is None:
+            self.t0 = f.t_capture
+        t_cap = f.t_capture - self.t0
+        t_out = (packet.t_output or f.t_capture) - self.t0
+        tracks = []
+        if packet.results:
+            if self.layout is None:
+                self._write_layout(packet.results)
+            for i, tid in enumerate(packet.inputs.ids):
+                head = np.array([f.index, t_cap, t_out], np.float32)
+                body = [packet.results[k][i].astype(np.float32).ravel() for k in self.keys]
+                record = np.concatenate([head, *body])
+                fh = self.files.get(tid)
+                if fh is None:
+                    fh = self.files[tid] = open(self.dir / f"track_{tid}.bin", "ab")
+                fh.write(record.tobytes())
+                fh.flush()
+                tracks.append(int(tid))
+        line = {"frame": f.index, "t_capture": round(t_cap, 4), "t_output": round(t_out, 4), "tracks": tracks}
+        if f.position_s is not None:
+            line["position_s"] = round(f.position_s, 4)
+        self.index.write(json.dumps(line) + "\n")
+        self.frames += 1
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        self.index.close()
+
+
+def read_track(out_dir: str | Path, track_id: int) -> dict[str, np.ndarray]:
+    """A track's records as arrays ``{field: (N, …)}`` (a torn last record is ignored)."""
+    out_dir = Path(out_dir)
+    layout = json.loads((out_dir / "layout.json").read_text())
+    n = layout["record_floats"]
+    raw = np.fromfile(out_dir / f"track_{track_id}.bin", np.float32)
+    raw = raw[: len(raw) // n * n].reshape(-1, n)
+    return {f["name"]: raw[:, f["offset"] : f["offset"] + max(1, int(np.prod(f["shape"])))].reshape(-1, *f["shape"])
+            for f in layout["fields"]}
+
+
+class VideoRecorder:
+    """The input frames with tracks drawn (box, id, 2D joints), as an MP4 (OpenCV's ``mp4v``)."""
+
+    COLOURS = [(66, 135, 245), (245, 135, 66), (80, 200, 120), (200, 80, 200), (60, 200, 220), (220, 220, 60)]
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path, self.fps = Path(path), fps or 30.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer: Optional[cv2.VideoWriter] = None
+
+    def write(self, packet: Packet) -> None:
+        img = packet.frame.image.copy()
+        if self.writer is None:
+            h, w = img.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        for i, person in enumerate(packet.people):
+            colour = self.COLOURS[person.id % len(self.COLOURS)]
+            x0, y0, x1, y1 = (int(v) for v in person.track.box)
+            cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
+            cv2.putText(img, f"#{person.id}", (x0, max(15, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+            if packet.results and packet.inputs is not None:
+                for x, y in packet.inputs.to_frame(i, packet.results["joints2d"][i][:25]):
+                    cv2.circle(img, (int(x), int(y)), 3, colour, -1)
+        self.writer.write(img)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()

@@ -1,0 +1,286 @@
+"""The live pipeline: one thread per stage, joined by bounded queues, assembled in one place.
+
+::
+
+    capture ──q──► detect+track ──q──► crop+flow ──q──► inference ──q──► outputs
+    (source)        (MediaPipe)         (PersonInputs)   (EngineSession)   (sinks: writer, views)
+
+Each stage is a small class with one ``process(packet)`` method: it reads a :class:`Packet` from its
+input queue, adds its result to it and passes it on. Queues are bounded (``pipeline.queue_size``)
+with an explicit policy: a live source's capture queue keeps only the newest frames (``drop_oldest``:
+capture never waits for slow stages, and drops are counted); files played with ``--no-realtime`` use
+``block`` so that no frame is lost. Later queues block (the stages between them are bounded by the
+capture policy). End of input and :meth:`LivePipeline.stop` travel as a sentinel so that every thread
+ends after flushing what it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import numpy as np
+
+from .sources import Frame, FrameSource
+from .stats import PipelineStats
+
+__all__ = ["BoundedQueue", "LivePipeline", "Packet", "Sink", "Stage"]
+
+logger = logging.getLogger(__name__)
+
+_END = object()  # the sentinel that closes a queue
+
+
+class BoundedQueue:
+    """A bounded FIFO with a full-queue policy: ``block`` (wait for room) or ``drop_oldest``."""
+
+    def __init__(self, size: int, policy: str = "block", on_drop: Callable[[int], None] = lambda n: None) -> None:
+        if policy not in ("block", "drop_oldest"):
+            raise ValueError(f"queue policy must be 'block' or 'drop_oldest', not {policy!r}")
+        self.q: queue.Queue = queue.Queue(maxsize=size)
+        self.policy, self.on_drop = policy, on_drop
+
+    def put(self, item: Any, stop: Optional[threading.Event] = None) -> None:
+        while True:
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if item is _END or self.policy == "block":
+                    if stop is not None and stop.is_set() and item is not _END:
+                        return
+                    continue
+                try:
+                    old = self.q.get_nowait()
+                    if old is _END:  # never drop the end marker
+                        self.q.put_nowait(old)
+                        return
+                    self.on_drop(1)
+                except queue.Empty:
+                    pass
+
+    def get(self, timeout: float = 0.1) -> Any:
+        return self.q.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.put(_END)
+
+
+@dataclass
+class Packet:
+    """One frame on its way through the pipeline."""
+
+    frame: Frame
+    people: list = field(default_factory=list)  # realtime.detection.PersonPose
+    lost: list[int] = field(default_factory=list)  # track ids that ended at this frame
+    inputs: Any = None  # realtime.person_inputs.FrameInputs
+    results: dict[str, np.ndarray] = field(default_factory=dict)  # per-person outputs (batch = len(people))
+    t_output: Optional[float] = None
+
+    @property
+    def ids(self) -> list[int]:
+        return [p.id for p in self.people]
+
+
+class Sink(Protocol):
+    """Receives every finished packet on the output thread (writers, views); ``close`` flushes."""
+
+    def write(self, packet: Packet) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Stage:
+    """A pipeline stage: ``process`` one packet (return None to drop it). Runs on its own thread."""
+
+    name = "stage"
+
+    def process(self, packet: Packet) -> Optional[Packet]:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Called once on the stage's thread after the last packet."""
+
+
+class DetectTrack(Stage):
+    name = "detect+track"
+
+    def __init__(self, pose) -> None:  # realtime.detection.MultiPersonPose
+        self.pose = pose
+        self.alive: set[int] = set()
+
+    def process(self, packet: Packet) -> Packet:
+        """People seen in this frame; ``lost``: tracks the tracker dropped (missed > max_missed frames).
+        A track missed for a few frames keeps its id and its temporal state."""
+        packet.people = self.pose.process(packet.frame.image, packet.frame.index)
+        alive = {t.id for t in self.pose.tracker.tracks}
+        packet.lost = sorted(self.alive - alive)
+        self.alive = alive
+        return packet
+
+
+class CropFlow(Stage):
+    name = "crop+flow"
+
+    def __init__(self, builder) -> None:  # realtime.person_inputs.PersonInputs
+        self.builder = builder
+
+    def process(self, packet: Packet) -> Packet:
+        for tid in packet.lost:
+            self.builder.forget(tid)
+        if packet.people:
+            packet.inputs = self.builder.build(packet.frame.image, packet.people)
+        return packet
+
+
+class Inference(Stage):
+    name = "inference"
+
+    def __init__(self, session) -> None:  # engines.EngineSession
+        self.session = session
+
+    def process(self, packet: Packet) -> Packet:
+        for tid in packet.lost:
+            self.session.release(tid)
+        if packet.inputs is not None and packet.inputs.ids:
+            packet.results = self.session.process(packet.inputs.ids, packet.inputs.inputs)
+        return packet
+
+
+class Outputs(Stage):
+    name = "outputs"
+
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def process(self, packet: Packet) -> Packet:
+        packet.t_output = time.monotonic()
+        for sink in self.sinks:
+            sink.write(packet)
+        return packet
+
+    def finish(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+class LivePipeline:
+    """Capture from ``source`` through ``stages`` (in order); the last stage's packets are dropped after it.
+
+    ``capture_policy``: ``drop_oldest`` for live sources, ``block`` for files read as fast as possible.
+    """
+
+    def __init__(self, source: FrameSource, stages: Sequence[Stage], queue_size: int = 4, capture_policy: str = "drop_oldest",
+                 stats: Optional[PipelineStats] = None) -> None:
+        self.source, self.stages = source, list(stages)
+        self.stats = stats or PipelineStats()
+        self.stop_event = threading.Event()
+        self.queues = [BoundedQueue(queue_size, capture_policy, lambda n: self.stats.drop("capture", n))]
+        self.queues += [BoundedQueue(queue_size, "block") for _ in self.stages[:-1]]
+        self.threads: list[threading.Thread] = []
+        self.error: Optional[BaseException] = None
+        self.frames_out = 0
+
+    # -- threads --------------------------------------------------------------------------------------
+    def _capture(self) -> None:
+        out = self.queues[0]
+        try:
+            while not self.stop_event.is_set():
+                start = time.monotonic()
+                frame = self.source.read()
+                if frame is None:
+                    break
+                self.stats.add("capture", (time.monotonic() - start) * 1e3)
+                out.put(Packet(frame), self.stop_event)
+        except BaseException as exc:  # noqa: BLE001 - reported by run(), the pipeline ends cleanly
+            self.error = exc
+        finally:
+            out.close()
+
+    def _stage(self, i: int) -> None:
+        stage, inq = self.stages[i], self.queues[i]
+        outq = self.queues[i + 1] if i + 1 < len(self.queues) else None
+        try:
+            while True:
+                try:
+                    packet = inq.get()
+                except queue.Empty:
+                    continue
+                if packet is _END:
+                    break
+                if self.error is not None:
+                    continue  # drain: another stage failed
+                start = time.monotonic()
+                result = stage.process(packet)
+                self.stats.add(stage.name, (time.monotonic() - start) * 1e3)
+                if result is None:
+                    continue
+                if outq is not None:
+                    outq.put(result)
+                else:
+                    self.frames_out += 1
+                    done = result.t_output or time.monotonic()
+                    self.stats.add(PipelineStats.END_TO_END, (done - result.frame.t_capture) * 1e3)
+        except BaseException as exc:  # noqa: BLE001
+            if self.error is None:
+                self.error = exc
+            self.stop_event.set()
+            self.source.stop()
+            while True:  # let the upstream threads finish
+                try:
+                    if inq.get(timeout=0.5) is _END:
+                        break
+                except queue.Empty:
+                    if not any(t.is_alive() for t in self.threads[: i + 1]):
+                        break
+        finally:
+            try:
+                stage.finish()
+            except BaseException as exc:  # noqa: BLE001
+                self.error = self.error or exc
+            if outq is not None:
+                outq.close()
+
+    # -- control --------------------------------------------------------------------------------------
+    def start(self) -> "LivePipeline":
+        self.threads = [threading.Thread(target=self._capture, name="capture", daemon=True)]
+        self.threads += [threading.Thread(target=self._stage, args=(i,), name=s.name, daemon=True) for i, s in enumerate(self.stages)]
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask every thread to finish (Ctrl-C): capture stops reading, the rest drain and flush."""
+        self.stop_event.set()
+        self.source.stop()
+
+    def join(self, timeout: Optional[float] = None, stats_every: Optional[float] = None,
+             log: Callable[[str], None] = print) -> bool:
+        """Wait for the end (True) or ``timeout``; with ``stats_every`` log the stats line that often."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = time.monotonic()
+        while any(t.is_alive() for t in self.threads):
+            for t in self.threads:
+                t.join(0.1)
+            now = time.monotonic()
+            if stats_every and now - last >= stats_every:
+                log(self.stats.line())
+                last = now
+            if deadline is not None and now > deadline:
+                return False
+        return True
+
+    def run(self, stats_every: Optional[float] = None, log: Callable[[str], None] = print) -> None:
+        """Start, wait for the end (Ctrl-C stops cleanly), re-raise the first error of any thread."""
+        self.start()
+        try:
+            self.join(stats_every=stats_every, log=log)
+        except KeyboardInterrupt:
+            self.stop()
+            self.join(timeout=5.0)
+        if self.error is not None:
+            raise self.error

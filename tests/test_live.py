@@ -1,0 +1,172 @@
+"""The live pipeline: queues and their policies, clean stops and errors, the writer's files, and
+``dtsvibe-live`` end to end on the demo clip (ONNX Runtime, the embedded default bundle)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.outputs import read_track
+from realtime.pipeline import BoundedQueue, LivePipeline, Packet, Stage
+from realtime.sources import Frame, FrameSource
+from realtime.stats import PipelineStats
+
+
+class CountingSource(FrameSource):
+    """``n`` tiny frames, as fast as asked (``live=False``) or one per ``period`` s (``live=True``)."""
+
+    def __init__(self, n: int, live: bool = False, period: float = 0.0) -> None:
+        super().__init__("counting")
+        self.n, self.live, self.period = n, live, period
+
+    def read(self):
+        if self.index >= self.n or self._stop.is_set():
+            return None
+        if self.period:
+            self._stop.wait(self.period)
+        return self._frame(np.zeros((4, 4, 3), np.uint8))
+
+
+class Slow(Stage):
+    name = "slow"
+
+    def __init__(self, seconds: float, fail_at: int = -1) -> None:
+        self.seconds, self.fail_at, self.seen = seconds, fail_at, []
+        self.finished = False
+
+    def process(self, packet: Packet) -> Packet:
+        if packet.frame.index == self.fail_at:
+            raise RuntimeError(f"stage failed at frame {self.fail_at}")
+        time.sleep(self.seconds)
+        self.seen.append(packet.frame.index)
+        return packet
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def test_bounded_queue_policies():
+    drops = []
+    q = BoundedQueue(2, "drop_oldest", drops.append)
+    for i in range(5):
+        q.put(i)
+    assert [q.get(), q.get()] == [3, 4] and sum(drops) == 3
+    with pytest.raises(ValueError, match="policy"):
+        BoundedQueue(2, "drop_newest")
+
+
+def test_files_lose_no_frame_when_blocking():
+    stage = Slow(0.002)
+    pipe = LivePipeline(CountingSource(60), [Slow(0.0), stage], queue_size=2, capture_policy="block")
+    pipe.run()
+    assert stage.seen == list(range(60)) and stage.finished
+    assert pipe.stats.summary()["capture"]["dropped"] == 0 and pipe.frames_out == 60
+
+
+def test_live_sources_never_wait_for_slow_stages_and_count_drops():
+    stage = Slow(0.03)
+    pipe = LivePipeline(CountingSource(80, live=True, period=0.002), [stage], queue_size=2, capture_policy="drop_oldest")
+    pipe.run()
+    dropped = pipe.stats.summary()["capture"]["dropped"]
+    assert dropped > 0 and len(stage.seen) + dropped + 2 >= 80 and stage.seen == sorted(stage.seen)
+
+
+def test_stop_ends_every_thread_and_flushes():
+    stage = Slow(0.001)
+    pipe = LivePipeline(CountingSource(10**9, live=True, period=0.001), [stage], queue_size=2).start()
+    time.sleep(0.3)
+    pipe.stop()
+    assert pipe.join(timeout=5.0) and stage.finished
+    assert not any(t.is_alive() for t in pipe.threads) and pipe.error is None
+
+
+def test_a_failing_stage_stops_the_pipeline_and_reports_the_error():
+    first, second = Slow(0.0, fail_at=7), Slow(0.0)
+    pipe = LivePipeline(CountingSource(10**9, live=False), [first, second], queue_size=2, capture_policy="block")
+    with pytest.raises(RuntimeError, match="stage failed at frame 7"):
+        pipe.run()
+    assert first.finished and second.finished and not any(t.is_alive() for t in pipe.threads)
+
+
+def test_stats_table_lists_every_stage():
+    s = PipelineStats()
+    for ms in (1.0, 2.0, 3.0, 10.0):
+        s.add("inference", ms)
+    s.drop("capture", 2)
+    table = s.table()
+    assert "inference" in table and "capture" in table and "fps end to end" in table
+    assert s.summary()["inference"]["p50_ms"] == pytest.approx(2.5)
+
+
+# -- end to end -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory):
+    pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
+    from realtime.cli import main
+    from training.paths import DEFAULT_CHECKPOINT
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.fail(f"the embedded default checkpoint {DEFAULT_CHECKPOINT} is missing")
+    out = tmp_path_factory.mktemp("live")
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DTSVIBE_CACHE", str(cache))
+    try:
+        rc = main(["--source", "demo", "--no-realtime", "--max-frames", "24", "--out", str(out / "res"), "--record"])
+    finally:
+        mp.undo()
+    return rc, out / "res"
+
+
+def test_demo_runs_end_to_end_and_writes_readable_results(live_run, capsys):
+    rc, res = live_run
+    assert rc == 0
+    lines = [json.loads(x) for x in (res / "index.jsonl").read_text().splitlines()]
+    assert [x["frame"] for x in lines] == list(range(24))
+    assert all(x["t_output"] >= x["t_capture"] for x in lines)
+    seen = [x for x in lines if 0 in x["tracks"]]
+    assert len(seen) >= 20  # the demo's one person is tracked (id 0) in (almost) every frame
+    track = read_track(res, 0)
+    assert track["theta"].shape == (len(seen), 157) and track["joints3d"].shape == (len(seen), 49, 3)
+    assert track["frame"].astype(int).tolist() == [x["frame"] for x in seen]
+    assert np.isfinite(track["theta"]).all() and track["joints2d"].std(0).max() > 0
+    cap = cv2.VideoCapture(str(res / "input.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    cap.release()
+
+
+def test_a_torn_last_record_is_ignored(live_run, tmp_path):
+    import shutil
+
+    _, res = live_run
+    copy = tmp_path / "res"
+    shutil.copytree(res, copy)
+    whole = read_track(copy, 0)
+    with open(copy / "track_0.bin", "ab") as f:
+        f.write(b"\x00" * 37)  # a run killed in the middle of a write
+    again = read_track(copy, 0)
+    assert all(np.array_equal(whole[k], again[k]) for k in whole)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--source", "/nonexistent/clip.mp4"], "does not exist"),
+    (["--source", "demo", "tracking.max_persns=2"], "unknown key"),
+    (["--source", "demo", "--record"], "--record needs --out"),
+])
+def test_bad_input_fails_with_one_line(argv, message, capsys):
+    from realtime.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_live_threads_do_not_outlive_a_run():
+    before = threading.active_count()
+    LivePipeline(CountingSource(5), [Slow(0.0)], capture_policy="block").run()
+    assert threading.active_count() <= before
