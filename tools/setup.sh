@@ -15,6 +15,9 @@ extras="${EXTRAS:-train,live}"
 # System libraries: Open3D needs libusb to import and Mesa's EGL/GL to render without a screen;
 # OpenCV/MediaPipe need libGL and glib (the OpenCV wheel brings its own FFmpeg for files and RTSP).
 apt_packages=(python3-venv libusb-1.0-0 libegl1 libgl1 libgl1-mesa-dri libglib2.0-0 libgomp1)
+# The tests also serve a real RTSP stream (GStreamer's RTSP server, driven by the system Python's PyGObject).
+[ "$role" = "test" ] && apt_packages+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
