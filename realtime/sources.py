@@ -66,6 +66,7 @@ class FrameSource:
         self.reconnects = 0
         self.fps: Optional[float] = None
         self._stop = threading.Event()
+        self._start: Optional[float] = None  # monotonic time of position 0 (paced files)
 
     def read(self) -> Optional[Frame]:
         raise NotImplementedError
@@ -75,6 +76,15 @@ class FrameSource:
 
     def close(self) -> None:
         self.stop()
+
+    def _pace(self, position_s: float) -> bool:
+        """For files played like a live source: wait until ``position_s`` after the first frame.
+        False when :meth:`stop` interrupted the wait."""
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now - position_s
+        delay = self._start + position_s - now
+        return not (delay > 0 and self._stop.wait(delay))
 
     def _frame(self, image: np.ndarray, position_s: Optional[float] = None) -> Frame:
         f = Frame(self.index, image, time.monotonic(), position_s)
@@ -136,7 +146,6 @@ class VideoFileSource(FrameSource):
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         self.frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.live = realtime
-        self._start: Optional[float] = None
         self._decoded = 0
 
     def read(self) -> Optional[Frame]:
@@ -158,13 +167,8 @@ class VideoFileSource(FrameSource):
             return None
         position_s = self._decoded / self.fps
         self._decoded += 1 + bad
-        if self.live:  # play at the file's own rate
-            now = time.monotonic()
-            if self._start is None:
-                self._start = now - position_s
-            delay = self._start + position_s - now
-            if delay > 0 and self._stop.wait(delay):
-                return None
+        if self.live and not self._pace(position_s):  # play at the file's own rate
+            return None
         return self._frame(image, position_s)
 
     def close(self) -> None:
@@ -181,7 +185,6 @@ class ImageFolderSource(FrameSource):
         if not self.files:
             raise SourceError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); check --source")
         self.fps, self.live, self._next = fps, realtime, 0
-        self._start: Optional[float] = None
 
     def read(self) -> Optional[Frame]:
         while self._next < len(self.files) and not self._stop.is_set():
@@ -193,12 +196,8 @@ class ImageFolderSource(FrameSource):
                 logger.warning("%s: %s does not decode; skipped", self.name, path.name)
                 continue
             position_s = (self._next - 1) / self.fps
-            if self.live:
-                now = time.monotonic()
-                self._start = self._start if self._start is not None else now
-                delay = self._start + position_s - now
-                if delay > 0 and self._stop.wait(delay):
-                    return None
+            if self.live and not self._pace(position_s):
+                return None
             return self._frame(image, position_s)
         return None
 

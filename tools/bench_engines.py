@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench_report import environment, report  # noqa: E402
+from bench_report import environment, latencies, report  # noqa: E402
 from engines import EngineSession  # noqa: E402
 from engines.export import example_inputs, export_bundle  # noqa: E402
 from engines.tensorrt_build import tensorrt_unavailable  # noqa: E402
@@ -34,17 +33,6 @@ from training.config import load_model_config  # noqa: E402
 from training.model import build_model  # noqa: E402
 
 OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
-
-
-def latencies(fn, repeats: int, warmup: int = 3) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times)), float(np.percentile(times, 95))
 
 
 def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, backends: list[str], threads: int) -> list[dict]:

@@ -19,9 +19,7 @@ Rows:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from bench_report import environment, report  # noqa: E402
+from bench_report import environment, latencies, report  # noqa: E402
 from training.config import load_model_config  # noqa: E402
 from training.model import build_model  # noqa: E402
 
@@ -39,14 +37,7 @@ OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
     """Median wall time of ``fn`` in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return latencies(fn, repeats, warmup)[0]
 
 
 def count(module: torch.nn.Module) -> int:

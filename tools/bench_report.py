@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 
 def environment(extra: str = "") -> str:
@@ -26,3 +29,15 @@ def report(out_dir: str | Path, name: str, title: str, tables: Sequence[str], en
     (out / f"{name}.md").write_text(f"# {title}\n\n{text}\n\n{env}\n")
     (out / f"{name}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=2))
     print(f"wrote {out / (name + '.md')} and {out / (name + '.json')}")
+
+
+def latencies(fn: Callable[[], object], repeats: int, warmup: int = 2) -> tuple[float, float]:
+    """Median and 95th percentile wall time of ``fn`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times)), float(np.percentile(times, 95))
