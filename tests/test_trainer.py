@@ -158,7 +158,7 @@ def test_vibe_features_cannot_feed_a_flow_stream(tmp_path):
     cfg = smoke_config(root, tmp_path / "runs")
     with pytest.raises(BatchError, match="flow stream needs 'flow_features' or 'flow'.*streams.flow.enabled=false"):
         make_trainer(cfg)
-    with pytest.raises(BatchError, match="'features' are 512-d but the rgb stream's backbone gives 2048-d"):
+    with pytest.raises(BatchError, match=f"'features' are {FEAT}-d but the rgb stream's backbone gives 2048-d"):
         make_trainer(smoke_config(root, tmp_path / "runs", "model=paper", "model_overrides=[streams.rgb.pretrained=none, "
                                   "streams.flow.pretrained=none]"))
     # with the flow and keypoint streams off, the same data trains
