@@ -45,9 +45,13 @@ class BoundedQueue:
         self.policy, self.on_drop = policy, on_drop
 
     def put(self, item: Any, stop: Optional[threading.Event] = None) -> None:
+        dropping = self.policy == "drop_oldest" and item is not _END
         while True:
             try:
-                self.q.put(item, timeout=0.1)
+                if dropping:
+                    self.q.put_nowait(item)  # a live source never waits
+                else:
+                    self.q.put(item, timeout=0.1)
                 return
             except queue.Full:
                 if item is _END or self.policy == "block":

@@ -177,3 +177,15 @@ def test_release_checkpoint_is_small_fp16_and_not_resumable(trained, data_root, 
     assert (a - b).abs().max() < 5e-3 and not torch.equal(a, b)  # fp16 rounding only
     with pytest.raises(CheckpointError, match="inference-only release"):
         make_trainer(smoke_config(data_root, tmp_path / "again")).resume(out)
+
+
+def test_init_weights_starts_a_new_run_from_a_checkpoint(trained, data_root, tmp_path):
+    trainer = make_trainer(smoke_config(data_root, tmp_path / "ft", "main_phase.enabled=false"))
+    trainer.init_weights(trained)
+    ref = load_checkpoint(trained).model_state
+    own = trainer.model.state_dict()
+    assert all(torch.equal(own[k], ref[k]) for k in ref) and trainer.progress.global_step == 0
+    other = make_trainer(smoke_config(data_root, tmp_path / "ft2", "model_overrides=[input.crop_size=64, input.seq_len=8, "
+                                      "streams.rgb.pretrained=none, streams.flow.pretrained=none, embed_dim=32]"))
+    with pytest.raises(CheckpointError, match="embed_dim"):
+        other.init_weights(trained)

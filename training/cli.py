@@ -29,7 +29,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override single config keys, e.g. batch_size=8 'model_overrides=[input.seq_len=8]'")
     p.add_argument("--resume", metavar="PATH", help="continue exactly from a checkpoint written by this command (last.pt)")
     p.add_argument("--out", metavar="DIR", help="folder for checkpoints (last.pt, best.pt) and TensorBoard logs (default: output_dir of the config)")
-    p.add_argument("--force-flow-provider", action="store_true", help="with --resume: continue even if streams.flow.provider differs from the checkpoint's")
+    p.add_argument("--init", metavar="PATH", help="start from this checkpoint's network weights (fine-tuning: new optimizers and schedule)")
+    p.add_argument("--force-flow-provider", action="store_true", help="with --resume/--init: go on even if streams.flow.provider differs from the checkpoint's")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after global step N (writes last.pt; resume later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -79,8 +80,12 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
             flow_fn=provider_flow_fn(model_cfg.streams.flow.provider) if crops_flow else None,
             log=lambda m: print(f"{prog}: {m}", flush=True),
         )
+        if args.resume and args.init:
+            raise ConfigError("--resume continues a run, --init starts a new one from weights: pass only one")
         if args.resume:
             trainer.resume(args.resume, args.force_flow_provider)
+        elif args.init:
+            trainer.init_weights(args.init, args.force_flow_provider)
         summary = trainer.fit(args.max_steps)
     except (ConfigError, FileNotFoundError, BatchError, CheckpointError) as exc:  # DataMissing is a FileNotFoundError
         return _fail(prog, exc)

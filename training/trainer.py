@@ -634,6 +634,15 @@ class Trainer:
         """The discriminator goes into checkpoints until the refinement phase (which removes it) starts."""
         return self.progress.phase == 0 or not self.cfg.refinement_phase.enabled
 
+    def init_weights(self, path: str | Path, force_flow_provider: bool = False) -> None:
+        """Start this run from another run's network weights (fine-tuning: fresh optimizers, progress and
+        schedule). The architecture and flow provider must match, as for :meth:`resume`."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        check_model_config(ckpt, self.model_cfg)
+        check_flow_provider(ckpt, flow_provider_of(self.model_cfg), force_flow_provider)
+        load_model_state(self.model, ckpt.model_state, str(path))
+        self.log(f"weights from {path} ({ckpt.progress.phase_name} step {ckpt.progress.global_step})")
+
     def resume(self, path: str | Path, force_flow_provider: bool = False) -> None:
         """Continue exactly where the checkpoint left off (weights, optimizers, progress, RNG states).
 

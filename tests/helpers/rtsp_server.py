@@ -24,9 +24,10 @@ def main() -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(port))
     factory = GstRtspServer.RTSPMediaFactory()
-    # Decode and re-encode so that every client starts on a key frame; the file loops (multifilesrc).
+    # Decode (paced to the clock, like a camera) and re-encode so that every client starts on a key frame;
+    # the file loops (multifilesrc).
     factory.set_launch(
-        f"( multifilesrc location={video} loop=true ! qtdemux ! h264parse ! avdec_h264 ! videoconvert "
+        f"( multifilesrc location={video} loop=true ! qtdemux ! h264parse ! avdec_h264 ! identity sync=true ! videoconvert "
         "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 )"
     )
     factory.set_shared(True)
