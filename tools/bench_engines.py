@@ -5,7 +5,8 @@ paper and lite configs, person batch 1 and 4. Median and p95 over ``--repeats`` 
     python tools/bench_engines.py                       # paper + lite, random weights, batch 1 and 4
     python tools/bench_engines.py --configs lite --repeats 50 --out out/bench_engines
 
-Each config gets a random-weight checkpoint (latency does not depend on the weights) exported with
+Each config gets a random-weight checkpoint (latency does not depend on the weights; the paper config with
+``temporal_encoder.attention=causal``, since only a causal model streams frame by frame) exported with
 ``engines.export.export_bundle``; every backend then runs the same inputs through
 ``EngineSession.encode`` (``frame_encoder``) and ``EngineSession.step`` (``temporal_step``, with the
 ring buffers of a person already 40 frames in). Prints a table; writes Markdown and JSON.
@@ -38,6 +39,8 @@ OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
 def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, backends: list[str], threads: int) -> list[dict]:
     torch.manual_seed(0)
     cfg = load_model_config(name, OFFLINE)
+    if cfg.temporal_encoder.attention != "causal":  # the paper's window looks ahead: streaming needs causal attention
+        cfg = load_model_config(name, [*OFFLINE, "temporal_encoder.attention=causal"])
     model = build_model(cfg).eval()
     ckpt = save_checkpoint(workdir / f"{name}.pt", model, cfg)
     export_bundle(ckpt, workdir / name, max_persons=max(batches))

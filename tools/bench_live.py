@@ -42,7 +42,8 @@ def _bundle(name: str, tmp: Path) -> str | None:
     from training.model import build_model
 
     torch.manual_seed(0)
-    cfg = load_model_config(name, ["streams.rgb.pretrained=none", "streams.flow.pretrained=none", "streams.flow.provider=dis"])
+    cfg = load_model_config(name, ["streams.rgb.pretrained=none", "streams.flow.pretrained=none", "streams.flow.provider=dis",
+                                   "temporal_encoder.attention=causal"])  # only a causal model streams frame by frame
     ckpt = save_checkpoint(tmp / f"{name}.pt", build_model(cfg).eval(), cfg)
     export_bundle(ckpt, tmp / name, max_persons=4)
     return str(tmp / name)
