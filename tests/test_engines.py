@@ -205,3 +205,20 @@ def test_build_engine_tool_writes_a_bundle_and_says_why_no_plan(lite, tmp_path, 
     assert read_manifest(tmp_path / "b").max_persons == 2
     assert tool.main([str(tmp_path / "missing.pt"), "--out", str(tmp_path / "c")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_learned_flow_checkpoint_gets_a_flow_graph(tmp_path):
+    """A model trained on the learned flow carries that network in its bundle, runnable by the session."""
+    from training.flow.network import FlowNet, export_onnx
+
+    torch.manual_seed(0)
+    cfg = load_model_config("lite", [*SMALL, "streams.flow.provider=learned"])
+    ckpt = save_checkpoint(tmp_path / "model.pt", build_model(cfg).eval(), cfg)
+    flow_onnx = export_onnx(FlowNet(), tmp_path / "flow_net.onnx", crop_size=64, dynamic_batch=True)
+    manifest, _ = export_bundle(ckpt, tmp_path / "bundle", max_persons=2, flow_onnx=flow_onnx)
+    assert manifest.flow_provider == "learned" and "flow" in manifest.graphs and "flow.onnx" in manifest.files
+    session = EngineSession(tmp_path / "bundle", backend="onnxruntime")
+    crops = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)
+    assert session.flow(crops, crops).shape == (2, 2, 64, 64)
+    with pytest.raises(FileNotFoundError, match="learned flow"):
+        export_bundle(ckpt, tmp_path / "b2", flow_onnx=tmp_path / "missing.onnx")
