@@ -8,9 +8,9 @@
 Each stage is a small class with one ``process(packet)`` method: it reads a :class:`Packet` from its
 input queue, adds its result to it and passes it on. Queues are bounded (``pipeline.queue_size``)
 with an explicit policy: a live source's capture queue keeps only the newest frames (``drop_oldest``:
-capture never waits for slow stages, and drops are counted); files played with ``--no-realtime`` use
-``block`` so that no frame is lost. Later queues block (the stages between them are bounded by the
-capture policy). End of input and :meth:`LivePipeline.stop` travel as a sentinel so that every thread
+capture never waits for slow stages, keeps only the newest frame and counts drops; every queue then
+holds one packet, so no stale frames pile up between stages); files played with ``--no-realtime`` use ``block`` everywhere so
+that no frame is lost. End of input and :meth:`LivePipeline.stop` travel as a sentinel so that every thread
 ends after flushing what it holds.
 """
 
@@ -183,8 +183,11 @@ class LivePipeline:
         self.source, self.stages = source, list(stages)
         self.stats = stats or PipelineStats()
         self.stop_event = threading.Event()
-        self.queues = [BoundedQueue(queue_size, capture_policy, lambda n: self.stats.drop("capture", n))]
-        self.queues += [BoundedQueue(queue_size, "block") for _ in self.stages[:-1]]
+        # A live source keeps only its newest frame and stages hand over one packet at a time: buffering
+        # would only add latency. Files read with ``block`` buffer ``queue_size`` packets per queue.
+        size = 1 if capture_policy == "drop_oldest" else queue_size
+        self.queues = [BoundedQueue(size, capture_policy, lambda n: self.stats.drop("capture", n))]
+        self.queues += [BoundedQueue(size, "block") for _ in self.stages[:-1]]
         self.threads: list[threading.Thread] = []
         self.error: Optional[BaseException] = None
         self.frames_out = 0
