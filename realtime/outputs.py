@@ -4,7 +4,8 @@
 per frame the track was seen, laid out as ``layout.json`` says (``frame``, ``t_capture``, ``t_output`` —
 seconds since the first frame's capture —
 then ``theta``, ``betas``, ``cam``, ``joints3d``, ``joints2d`` and, with ``vertices=True``, ``vertices``).
-``index.jsonl`` gets one line per frame: its index, timestamps and the tracks in it. Both files are
+``index.jsonl`` gets one line per frame: its index, timestamps, the tracks in it and their boxes
+(``x0, y0, x1, y1`` frame pixels, the tracker's smoothed box). Both files are
 appended and flushed every frame, so a run killed mid-way leaves every frame written so far readable;
 :func:`read_track` skips a torn last record.
 
@@ -71,7 +72,8 @@ class ResultWriter:
                 fh.write(record.tobytes())
                 fh.flush()
                 tracks.append(int(tid))
-        line = {"frame": f.index, "t_capture": round(t_cap, 4), "t_output": round(t_out, 4), "tracks": tracks}
+        boxes = [[round(float(v), 1) for v in p.track.box] for p in packet.people if p.id in tracks]
+        line = {"frame": f.index, "t_capture": round(t_cap, 4), "t_output": round(t_out, 4), "tracks": tracks, "boxes": boxes}
         if f.position_s is not None:
             line["position_s"] = round(f.position_s, 4)
         self.index.write(json.dumps(line) + "\n")

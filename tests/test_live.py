@@ -170,3 +170,34 @@ def test_live_threads_do_not_outlive_a_run():
     before = threading.active_count()
     LivePipeline(CountingSource(5), [Slow(0.0)], capture_policy="block").run()
     assert threading.active_count() <= before
+
+
+def test_two_people_keep_their_ids(tmp_path):
+    """Two people side by side (two moments of the demo clip, one mirrored): two tracks, ids 0 and 1 from
+    start to end, each staying on its side of the frame."""
+    pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
+    from realtime.cli import main
+    from realtime.sources import DEMO_CLIP
+
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    frames = [cap.read()[1] for _ in range(160)]
+    cap.release()
+    clip = tmp_path / "two.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 24, (640, 360))
+    for t in range(40):
+        writer.write(np.concatenate([frames[t][:, 140:460], cv2.flip(frames[t + 100], 1)[:, 180:500]], axis=1))
+    writer.release()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DTSVIBE_CACHE", str(tmp_path / "cache"))
+    try:
+        assert main(["--source", str(clip), "--no-realtime", "--out", str(tmp_path / "res")]) == 0
+    finally:
+        mp.undo()
+    lines = [json.loads(x) for x in (tmp_path / "res" / "index.jsonl").read_text().splitlines()]
+    assert len(lines) == 40 and {t for x in lines for t in x["tracks"]} == {0, 1}
+    assert sum(x["tracks"] == [0, 1] or x["tracks"] == [1, 0] for x in lines) >= 36
+    side = {}
+    for x in lines:
+        for tid, box in zip(x["tracks"], x["boxes"]):
+            side.setdefault(tid, set()).add((box[0] + box[2]) / 2 > 320)
+    assert all(len(s) == 1 for s in side.values()) and side[0] != side[1]
