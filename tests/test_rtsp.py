@@ -81,15 +81,14 @@ def test_stream_reconnects_after_the_server_restarts(server):
 
 def test_live_pipeline_keeps_the_track_going_across_a_restart(server, tmp_path, monkeypatch):
     pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
-    from realtime.cli import _Limited, build_pipeline
+    from realtime.cli import build_pipeline
     from realtime.config import load_live_config
 
     monkeypatch.setenv("DTSVIBE_CACHE", str(tmp_path / "cache"))
     url = server.start()
     cfg = load_live_config("default", [f"input.source={url}", "input.open_timeout_s=5", "input.reconnect_min_s=0.2",
                                        "input.reconnect_max_s=1", f"out_dir={tmp_path / 'out'}"])
-    pipeline, _ = build_pipeline(cfg, log=lambda m: None)
-    pipeline.source = _Limited(pipeline.source, 150)  # about 6 s of the 24 fps stream
+    pipeline, _ = build_pipeline(cfg, max_frames=150, log=lambda m: None)  # about 6 s of the 24 fps stream
     pipeline.start()
     index = tmp_path / "out" / "index.jsonl"
     deadline = time.monotonic() + 120

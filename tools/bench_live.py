@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_report import environment, report  # noqa: E402
-from realtime.cli import _Limited, build_pipeline  # noqa: E402
+from realtime.cli import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
 from realtime.sources import DEMO_CLIP  # noqa: E402
 
@@ -53,8 +53,7 @@ def run(video: str, bundle: str | None, realtime: bool, frames: int, threads: in
     overrides = [f"input.source={video}", f"input.realtime={str(realtime).lower()}", f"engine.intra_op_threads={threads}"]
     if bundle:
         overrides.append(f"engine.bundle={bundle}")
-    pipeline, session = build_pipeline(load_live_config("default", overrides), log=lambda m: None)
-    pipeline.source = _Limited(pipeline.source, frames)
+    pipeline, session = build_pipeline(load_live_config("default", overrides), max_frames=frames, log=lambda m: None)
     pipeline.run()
     s = pipeline.stats.summary()
     wall = max(s["capture→output"]["count"], 1) / max(_elapsed(pipeline), 1e-6)
