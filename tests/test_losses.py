@@ -12,6 +12,7 @@ from training.body.rotations import axis_angle_to_matrix
 from training.config.schema import LossWeights
 from training.losses import (
     SPIN49_PELVIS,
+    acceleration_loss,
     backtrace_joints,
     combine_losses,
     discriminator_loss,
@@ -59,6 +60,36 @@ def test_keypoint_3d_is_translation_invariant_and_zero_at_target(gen):
     assert keypoint_3d_loss(shifted, target, None, valid).item() < 1e-20
     uncentred = keypoint_3d_loss(shifted, target, None, valid, pelvis_index=None)
     assert uncentred.item() > 1e-3
+
+
+def test_acceleration_loss_matches_second_differences_and_ignores_smooth_offsets(gen):
+    pred, target = _randn(gen, B, 5, J, 3), _randn(gen, B, 5, J, 3)
+    valid = torch.ones(B, 5, dtype=torch.bool)
+    pel = list(SPIN49_PELVIS)
+    pc = pred - pred[..., pel, :].mean(-2, keepdim=True)
+    tc = target - target[..., pel, :].mean(-2, keepdim=True)
+    acc = lambda x: x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]  # noqa: E731
+    expected = ((acc(pc) - acc(tc)) ** 2).mean()
+    assert acceleration_loss(pred, target, valid).item() == pytest.approx(expected.item(), rel=1e-12)
+    # A pose offset that is constant, or changes linearly over time, has no acceleration.
+    t = torch.arange(5, dtype=DT)[None, :, None, None]
+    drift = target + _randn(gen, B, 1, J, 3) + t * _randn(gen, B, 1, J, 3)
+    assert acceleration_loss(drift, target, valid).item() < 1e-20
+    assert acceleration_loss(pred, target, valid).item() > 0.1
+
+
+def test_acceleration_loss_counts_only_fully_valid_stencils(gen):
+    pred, target = _randn(gen, B, 5, J, 3), _randn(gen, B, 5, J, 3)
+    valid = torch.ones(B, 5, dtype=torch.bool)
+    valid[1, 2] = False  # sample 1 has no stencil left (each touches frame 2)
+    target[1, 2] = float("nan")
+    keep = acceleration_loss(pred[[0, 2]], target[[0, 2]], valid[[0, 2]])
+    got = acceleration_loss(pred, target, valid)
+    assert torch.isfinite(got)
+    assert got.item() == pytest.approx(keep.item(), rel=1e-12)
+    short = acceleration_loss(pred[:, :2].requires_grad_(), target[:, :2], valid[:, :2])
+    assert short.item() == 0.0
+    short.backward()
 
 
 def test_keypoint_2d_confidence_weights(gen):

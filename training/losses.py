@@ -5,6 +5,8 @@ Terms and their paper equations:
 * :func:`keypoint_3d_loss` (eq. 4), :func:`keypoint_2d_loss` (eq. 5), :func:`smpl_loss` (eq. 6);
 * :func:`generator_adv_loss` (eq. 7) and :func:`discriminator_loss` (eq. 8), least-squares GAN;
 * :func:`flow_loss` (eq. 9), used in the refinement phase;
+* :func:`acceleration_loss`, not in the paper (weight 0 in ``paper.yaml``): the squared error of the
+  3D joints' second differences over time, as later video methods (e.g. TCMR) add to stop jitter;
 * :func:`combine_losses` weights them with a ``LossWeights`` config (eq. 3).
 
 **Masks.** A batch mixes data sets: 2D-only clips have no 3D joints and no SMPL labels. Every
@@ -52,6 +54,7 @@ __all__ = [
     "sample_flow",
     "backtrace_joints",
     "flow_loss",
+    "acceleration_loss",
     "LOSS_WEIGHT_OF",
     "combine_losses",
 ]
@@ -144,6 +147,35 @@ def keypoint_3d_loss(
     if pelvis_index is not None:
         pred, target = _pelvis_centre(pred, pelvis_index), _pelvis_centre(target, pelvis_index)
     return _masked_mean(w[..., None] * (pred - target) ** 2, mask)
+
+
+def acceleration_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    valid: Optional[torch.Tensor],
+    pelvis_index: Optional[Sequence[int]] = SPIN49_PELVIS,
+) -> torch.Tensor:
+    """Squared L2 between the predicted and ground-truth accelerations ``x[t+1] − 2x[t] + x[t−1]`` of
+    pelvis-centred 3D joints — the training counterpart of the Accel metric.
+
+    pred, target: (B, T, J, 3); valid: (B, T) or (B,) bool. A stencil counts only where all three
+    frames are valid; T < 3 or no such stencil gives 0 (with grad). Returns a scalar.
+    """
+    _check(pred, "pred", "(B, T, J, 3)", (None, None, None, 3))
+    b, t, j, _ = pred.shape
+    _check(target, "target", f"(B, T, J, 3) = ({b}, {t}, {j}, 3)", (b, t, j, 3))
+    mask = _frame_mask(valid, b, t, pred.device)
+    if t < 3:
+        return pred.sum() * 0.0
+    target = _clean(target.to(pred.dtype), mask)
+    if pelvis_index is not None:
+        pred, target = _pelvis_centre(pred, pelvis_index), _pelvis_centre(target, pelvis_index)
+
+    def accel(x: torch.Tensor) -> torch.Tensor:
+        return x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2]
+
+    stencil = mask[:, 2:] & mask[:, 1:-1] & mask[:, :-2]
+    return _masked_mean((accel(pred) - accel(target)) ** 2, stencil)
 
 
 def keypoint_2d_loss(
@@ -305,6 +337,7 @@ LOSS_WEIGHT_OF: dict[str, str] = {
     "smpl_shape": "smpl",
     "adv": "adv",
     "flow": "flow",
+    "accel": "accel",
 }
 
 

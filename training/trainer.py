@@ -60,6 +60,7 @@ from .config import ModelConfig, TrainConfig, load_model_config
 from .data.mixing import MixedBatchSampler, MixedDataset, collate
 from .evaluation import EvalSequence, evaluate_sequences
 from .losses import (
+    acceleration_loss,
     combine_losses,
     discriminator_loss,
     flow_loss,
@@ -471,6 +472,8 @@ class Trainer:
             "smpl_pose": pose_l,
             "smpl_shape": shape_l,
         }
+        if self.model_cfg.loss.accel > 0:
+            terms["accel"] = acceleration_loss(pred["joints3d"], tg.kp3d, tg.has_kp3d)
         if self.adversarial_active:
             with _frozen(self.disc):
                 terms["adv"] = generator_adv_loss(self.disc(self.fake_motion(pred)))

@@ -108,6 +108,8 @@ class LossWeights(StrictModel):
     smpl: float = Field(120.0, ge=0)
     adv: float = Field(60.0, ge=0)
     flow: float = Field(0.0, ge=0)
+    #: Our extension, not in the paper (keep 0 to reproduce it): weight of ``training.losses.acceleration_loss``.
+    accel: float = Field(0.0, ge=0)
 
 
 class OptimConfig(StrictModel):
