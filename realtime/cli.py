@@ -68,7 +68,8 @@ def build_pipeline(cfg: LiveConfig, record: bool = False, max_frames: Optional[i
     log(f"engine: {session.backend} on {session.device} ({session.manifest.model_name}, streams {'+'.join(session.streams)})")
     t = cfg.tracking
     pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(),
-                           PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing))
+                           PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
+                           detect_every=t.detect_every)
     builder = PersonInputs(session.manifest.crop_size, session.streams, session.manifest.flow_provider, t.crop_scale)
     sinks = []
     if cfg.out_dir:

@@ -31,6 +31,9 @@ class TrackingConfig(StrictModel):
     crop_scale: PositiveFloat = 1.2
     #: Exponential smoothing of box centre and size before cropping (0 = none).
     box_smoothing: float = Field(0.5, ge=0, lt=1)
+    #: Run the person detector every this many frames; in between every tracked person is followed
+    #: from its previous landmarks, as MediaPipe's pose solution does (1 = detect in every frame).
+    detect_every: PositiveInt = 10
 
 
 class EngineConfig(StrictModel):

@@ -204,3 +204,54 @@ def test_detects_the_person_with_landmarks_inside_the_box(portrait_frame):
     assert lm.xy[11:13, 1].mean() < lm.xy[23:25, 1].mean() < lm.xy[27:29, 1].mean()
     people = MultiPersonPose(det, est).process(portrait_frame, 0)
     assert [p.id for p in people] == [0]
+
+
+@pytest.fixture(scope="module")
+def demo_frames():
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from realtime.sources import DEMO_CLIP
+
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    frames = [cap.read()[1] for _ in range(140)]
+    cap.release()
+    return frames
+
+
+def _pose_pipeline(detect_every: int):
+    from realtime.detection import DetectionSetupError, LandmarkEstimator, MultiPersonPose, PersonDetector
+
+    try:
+        return MultiPersonPose(PersonDetector(), LandmarkEstimator(), PersonTracker(), detect_every=detect_every)
+    except DetectionSetupError as exc:
+        pytest.skip(str(exc))
+
+
+def test_following_landmarks_detects_rarely_and_agrees_with_detecting_every_frame(demo_frames):
+    every, follow = _pose_pipeline(1), _pose_pipeline(10)
+    gaps = []
+    for i, frame in enumerate(demo_frames[:30]):
+        a, b = every.process(frame, i), follow.process(frame, i)
+        assert [p.id for p in a] == [0] and [p.id for p in b] == [0]
+        vis = (a[0].landmarks.visibility > 0.5) & (b[0].landmarks.visibility > 0.5)
+        gaps.append(np.median(np.linalg.norm(a[0].landmarks.xy[vis] - b[0].landmarks.xy[vis], axis=1)))
+    assert every.detector_runs == 30 and follow.detector_runs == 3
+    person_height = np.ptp(a[0].landmarks.xy[:, 1])
+    assert np.median(gaps) < 0.03 * person_height  # same landmarks, whichever region the model saw
+
+
+def test_a_newcomer_is_found_at_the_next_detection(demo_frames):
+    """One person, then a second (a mirrored moment of the clip) from frame 5: found by frame 10."""
+    pose = _pose_pipeline(10)
+    ids = []
+    for i in range(20):
+        left = demo_frames[i][:, 140:460]
+        right = cv2_flip(demo_frames[i + 100])[:, 180:500] if i >= 5 else np.zeros_like(left)
+        ids.append([p.id for p in pose.process(np.ascontiguousarray(np.concatenate([left, right], axis=1)), i)])
+    assert all(x == [0] for x in ids[:10])  # between detections only the followed person is seen
+    assert all(x == [0, 1] for x in ids[10:])
+    assert pose.detector_runs == 2  # frames 0 and 10
+
+
+def cv2_flip(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame[:, ::-1])

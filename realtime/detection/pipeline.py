@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
+from .blazepose import box_iou
 from .detector import Detection, PersonDetector
 from .landmarks import LandmarkEstimator, Landmarks
-from .tracker import PersonTracker, Track
+from .tracker import PersonTracker, Track, square_boxes
 
 
 @dataclass
@@ -51,9 +52,13 @@ def same_person(a: Landmarks, b: Landmarks, tolerance: float = 0.1, max_inside: 
 class MultiPersonPose:
     """``process(frame_bgr, frame_index)`` → :class:`PersonPose` per tracked person in the frame.
 
-    Per frame: detect people, run the landmark model on each detection's rotated region, drop regions
-    whose pose-presence score is below ``min_pose_score`` and duplicates (:func:`same_person`), then
-    track the tight boxes of the visible landmarks.
+    Per frame, as MediaPipe's own pose solution does for one person: every person tracked in the
+    previous frame is *followed* — the landmark model runs on the region its last landmarks predict
+    (:meth:`Landmarks.next_roi`) — and the person detector runs only every ``detect_every`` frames (to
+    find newcomers), or as soon as a followed person is lost or nobody is followed. Detections that
+    overlap a followed person are not re-examined. Regions whose pose-presence score is below
+    ``min_pose_score`` and duplicates (:func:`same_person`) are dropped, then the tight boxes of the
+    visible landmarks are tracked. ``detect_every = 1`` detects in every frame.
     """
 
     def __init__(
@@ -63,27 +68,73 @@ class MultiPersonPose:
         tracker: Optional[PersonTracker] = None,
         min_pose_score: float = 0.5,
         box_visibility: float = 0.5,
+        detect_every: int = 1,
+        covered_iou: float = 0.3,
     ):
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be ≥ 1, got {detect_every}")
         self.detector = detector or PersonDetector()
         self.estimator = estimator or LandmarkEstimator()
         self.tracker = tracker or PersonTracker()
         self.min_pose_score, self.box_visibility = min_pose_score, box_visibility
+        self.detect_every, self.covered_iou = detect_every, covered_iou
+        self._last_detection: Optional[int] = None
+        #: Detector passes run so far (the rest of the frames followed their people).
+        self.detector_runs = 0
 
-    def landmarks(self, frame_bgr: np.ndarray) -> list[Landmarks]:
-        """Landmarks of every distinct person in the frame (no tracking), best detection first."""
-        found: list[Landmarks] = []
-        for det in self.detector.detect(frame_bgr):
-            lm = self.estimator.estimate(frame_bgr, det.roi())
-            if lm.score < self.min_pose_score or lm.box(self.box_visibility) is None:
-                continue
-            if any(same_person(lm, other) for other in found):
-                continue
-            found.append(lm)
-        return found
+    def _accept(self, lm: Landmarks, found: list[Landmarks]) -> bool:
+        if lm.score < self.min_pose_score or lm.box(self.box_visibility) is None:
+            return False
+        return not any(same_person(lm, other) for other in found)
+
+    def landmarks(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks] = (), detect: bool = True) -> list[Landmarks]:
+        """Landmarks of every distinct person in the frame (no tracking): first the people followed from
+        their previous landmarks ``follow``, then (``detect``) the detector's other people, best first."""
+        found = self._follow(frame_bgr, follow)
+        return self._add_detected(frame_bgr, found) if detect else found
 
     def process(self, frame_bgr: np.ndarray, frame_index: int) -> list[PersonPose]:
-        people = self.landmarks(frame_bgr)
+        follow = [] if self.detect_every == 1 else [
+            t.data.landmarks for t in self.tracker.tracks
+            if t.missed == 0 and getattr(t.data, "landmarks", None) is not None
+        ]
+        people = self._follow(frame_bgr, follow)
+        due = self._last_detection is None or frame_index - self._last_detection >= self.detect_every
+        if due or len(people) < len(follow) or not people:
+            self._last_detection = frame_index
+            people = self._add_detected(frame_bgr, people)
         # The landmark objects ride along through the tracker as ``track.data.landmarks``.
         dets = [Detection(box=lm.box(self.box_visibility), score=lm.score, landmarks=lm) for lm in people]
         tracks = self.tracker.update(dets, frame_index)
         return [PersonPose(t, t.data.landmarks) for t in tracks]
+
+    def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> list[Landmarks]:
+        found: list[Landmarks] = []
+        for prev in follow:
+            lm = self.estimator.estimate(frame_bgr, prev.next_roi())
+            if self._accept(lm, found):
+                found.append(lm)
+        return found
+
+    def _covered(self, box: np.ndarray, found: Sequence[Landmarks]) -> bool:
+        """Whether a detector box is a person already found: its centre lies inside one's landmark box and
+        their squares (VIBE crops; the detector's box is a loose square) overlap by ``covered_iou``."""
+        centre = (np.asarray(box[:2]) + np.asarray(box[2:])) / 2
+        for lm in found:
+            b = lm.box(self.box_visibility)
+            inside = bool(np.all(centre >= b[:2]) and np.all(centre <= b[2:]))
+            if inside and box_iou(square_boxes(np.asarray(box, np.float32)[None]), square_boxes(b[None]))[0, 0] >= self.covered_iou:
+                return True
+        return False
+
+    def _add_detected(self, frame_bgr: np.ndarray, found: list[Landmarks]) -> list[Landmarks]:
+        """``found`` plus the detector's people not already among them."""
+        self.detector_runs += 1
+        found = list(found)
+        for det in self.detector.detect(frame_bgr):
+            if self._covered(det.box, found):
+                continue
+            lm = self.estimator.estimate(frame_bgr, det.roi())
+            if self._accept(lm, found):
+                found.append(lm)
+        return found
