@@ -132,13 +132,16 @@ class EngineSession:
         intra_op_threads: int = 0,
         checkpoint: Optional[PathLike] = None,
         expected_model_config: Optional[dict] = None,
+        spin: bool = True,
     ) -> None:
+        """``spin=False``: ONNX Runtime's idle threads sleep rather than spin-wait (share the CPU with other threads)."""
         self.folder = Path(bundle)
         self.manifest = read_manifest(self.folder)
         if expected_model_config is not None:
             self.manifest.check_model_config(expected_model_config)
         self.manifest.verify_files(self.folder)
         self.backend, self.device = choose_backend(backend, self.manifest)
+        self._spin = spin
         self.graphs: dict[str, GraphRunner] = self._load(intra_op_threads, checkpoint)
         logger.info("engine bundle %s: %s on %s", self.folder, self.backend, self.device)
         step = self.manifest.graphs["temporal_step"]
@@ -163,7 +166,8 @@ class EngineSession:
         from .backends.onnxruntime_backend import OnnxRuntimeGraph
 
         return {
-            g: OnnxRuntimeGraph(self.folder / spec.file, g, self.device, threads, output_names=[o.name for o in spec.outputs])
+            g: OnnxRuntimeGraph(self.folder / spec.file, g, self.device, threads, output_names=[o.name for o in spec.outputs],
+                                spin=self._spin)
             for g, spec in m.graphs.items()
         }
 

@@ -30,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="default", help="live config: a name under configs/live/ or a YAML path")
     p.add_argument("--source", help="0 (webcam), rtsp://… or http://…, a video file, an image folder, or demo")
     p.add_argument("--out", help="folder for per-track results (track_<id>.bin, layout.json) and index.jsonl")
-    p.add_argument("--record", action="store_true", help="with --out: also write input.mp4 with the tracks drawn")
+    p.add_argument("--view", choices=["3d", "overlay", "both", "none"], help="what the window shows (view.view)")
+    p.add_argument("--headless", action="store_true", default=None, help="never open a window (view.headless)")
+    p.add_argument("--record", nargs="?", const="", metavar="MP4",
+                   help="write what the window shows to MP4 (headless too); without a path: <--out>/record.mp4")
+    p.add_argument("--kiosk", action="store_true", default=None, help="full screen, idle screen, reconnecting, self-healing (view.kiosk)")
+    p.add_argument("--publish", metavar="URLS", help="stream the bodies out: ws://HOST:PORT (JSON) and/or osc://HOST:PORT (VMC), comma-separated")
     p.add_argument("--realtime", dest="realtime", action="store_true", default=None, help="play files at their own frame rate (default)")
     p.add_argument("--no-realtime", dest="realtime", action="store_false", help="read files as fast as possible, losing no frame")
     p.add_argument("--max-persons", type=int, help="track at most this many people (tracking.max_persons)")
@@ -44,11 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     pairs = {"input.source": args.source, "input.realtime": args.realtime, "tracking.max_persons": args.max_persons,
-             "engine.bundle": args.bundle, "engine.backend": args.backend, "out_dir": args.out, "stats": args.stats}
+             "engine.bundle": args.bundle, "engine.backend": args.backend, "out_dir": args.out, "stats": args.stats,
+             "view.view": args.view, "view.headless": args.headless, "view.kiosk": args.kiosk, "publish": args.publish}
+    if args.record is not None:
+        if not args.record and not args.out:
+            raise ConfigError("--record needs a path (--record out.mp4) or --out DIR (then DIR/record.mp4)")
+        pairs["view.record"] = args.record or str(Path(args.out) / "record.mp4")
     return list(args.overrides) + [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in pairs.items() if v is not None]
 
 
-def build_pipeline(cfg: LiveConfig, record: bool = False, max_frames: Optional[int] = None, log=print):
+def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print):
     """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
     from engines import EngineSession
     from engines.defaults import default_bundle
@@ -58,13 +68,14 @@ def build_pipeline(cfg: LiveConfig, record: bool = False, max_frames: Optional[i
     from .person_inputs import PersonInputs
     from .pipeline import CropFlow, DetectTrack, Inference, LivePipeline, Outputs
     from .sources import open_source
+    from .view.window import display_available
 
     source = open_source(cfg.input.source, cfg.input.realtime, cfg.input.open_timeout_s,
                          cfg.input.reconnect_min_s, cfg.input.reconnect_max_s)
     if max_frames is not None:
         source = _Limited(source, max_frames)
     bundle = Path(cfg.engine.bundle) if cfg.engine.bundle else default_bundle(max_persons=max(8, cfg.tracking.max_persons), log=log)
-    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads)
+    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads, spin=cfg.engine.spin_wait)
     log(f"engine: {session.backend} on {session.device} ({session.manifest.model_name}, streams {'+'.join(session.streams)})")
     t = cfg.tracking
     pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(),
@@ -74,11 +85,28 @@ def build_pipeline(cfg: LiveConfig, record: bool = False, max_frames: Optional[i
     sinks = []
     if cfg.out_dir:
         sinks.append(ResultWriter(cfg.out_dir))
-        if record:
-            sinks.append(VideoRecorder(Path(cfg.out_dir) / "input.mp4", source.fps or 30.0))
+    if cfg.publish:
+        from .publish import make_publishers
+
+        sinks.extend(make_publishers(cfg.publish))
+    v = cfg.view
+    show = v.view != "none" and not v.headless and display_available()
+    view = None
+    if v.view != "none" and (show or v.record):
+        from .view import LiveView
+        from .view.window import hud_lines
+
+        view = LiveView(v.view, session.faces, session.manifest.crop_size, (v.width, v.height), show=show,
+                        record=v.record, fps=source.fps or 30.0, kiosk=v.kiosk)
+        sinks.append(view)
+    elif v.record:
+        sinks.append(VideoRecorder(v.record, source.fps or 30.0))
     policy = "drop_oldest" if source.live and cfg.pipeline.drop_policy == "drop_oldest" else "block"
     stages = [DetectTrack(pose), CropFlow(builder), Inference(session), Outputs(sinks)]
-    return LivePipeline(source, stages, cfg.pipeline.queue_size, policy), session
+    pipeline = LivePipeline(source, stages, cfg.pipeline.queue_size, policy)
+    if view is not None:
+        view.hud, view.on_quit = hud_lines(pipeline.stats), pipeline.stop
+    return pipeline, session
 
 
 class _Limited:
@@ -104,9 +132,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         cfg = load_live_config(args.config, _overrides(args))
-        if args.record and not cfg.out_dir:
-            raise ConfigError("--record needs --out DIR (where input.mp4 goes)")
-        pipeline, _ = build_pipeline(cfg, args.record, args.max_frames, log)
+        pipeline, _ = build_pipeline(cfg, args.max_frames, log)
     except (ConfigError, SourceError, BundleError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

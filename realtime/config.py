@@ -41,6 +41,8 @@ class EngineConfig(StrictModel):
     bundle: Optional[str] = None
     backend: Literal["auto", "tensorrt", "onnxruntime", "torch"] = "auto"
     intra_op_threads: int = Field(0, ge=0)
+    #: Let ONNX Runtime's idle threads spin-wait (faster alone, but steals the CPU from the other stages).
+    spin_wait: bool = False
 
 
 class PipelineConfig(StrictModel):
@@ -51,10 +53,17 @@ class PipelineConfig(StrictModel):
 
 
 class ViewConfig(StrictModel):
+    #: What the window shows: the 3D view, the overlay on the camera image, both side by side, or nothing.
     view: Literal["3d", "overlay", "both", "none"] = "3d"
+    #: The 3D view's size when shown alone (beside the overlay it takes the frame's size).
     width: PositiveInt = 1280
     height: PositiveInt = 720
+    #: Full screen, idle screen when nobody is in view, reconnecting source, watchdog (see ``kiosk``).
     kiosk: bool = False
+    #: Never open a window, even with a display (recording and publishing still work).
+    headless: bool = False
+    #: An MP4 of what the window shows (with ``view: none``, the input with the tracks drawn).
+    record: Optional[str] = None
 
 
 class LiveConfig(StrictModel):
@@ -65,6 +74,8 @@ class LiveConfig(StrictModel):
     view: ViewConfig = ViewConfig()
     out_dir: Optional[str] = None
     stats: bool = False
+    #: Stream the bodies out: ``ws://HOST:PORT`` (JSON over WebSocket), ``osc://HOST:PORT`` (VMC), comma-separated.
+    publish: Optional[str] = None
 
 
 def load_live_config(name_or_path: str | Path = "default", overrides: Sequence[str] = ()) -> LiveConfig:

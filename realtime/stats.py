@@ -58,6 +58,12 @@ class PipelineStats:
         self.stages: dict[str, StageStats] = {}
         self.started = time.monotonic()
 
+    def reset(self) -> None:
+        """Forget everything measured so far (e.g. after a warm-up) and restart the clock."""
+        with self._lock:
+            self.stages = {}
+            self.started = time.monotonic()
+
     def add(self, stage: str, ms: float) -> None:
         now = time.monotonic()
         with self._lock:

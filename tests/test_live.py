@@ -135,7 +135,7 @@ def test_demo_runs_end_to_end_and_writes_readable_results(live_run, capsys):
     assert track["theta"].shape == (len(seen), 157) and track["joints3d"].shape == (len(seen), 49, 3)
     assert track["frame"].astype(int).tolist() == [x["frame"] for x in seen]
     assert np.isfinite(track["theta"]).all() and track["joints2d"].std(0).max() > 0
-    cap = cv2.VideoCapture(str(res / "input.mp4"))
+    cap = cv2.VideoCapture(str(res / "record.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     cap.release()
 
@@ -156,7 +156,7 @@ def test_a_torn_last_record_is_ignored(live_run, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--source", "/nonexistent/clip.mp4"], "does not exist"),
     (["--source", "demo", "tracking.max_persns=2"], "unknown key"),
-    (["--source", "demo", "--record"], "--record needs --out"),
+    (["--source", "demo", "--record"], "--record needs a path"),
 ])
 def test_bad_input_fails_with_one_line(argv, message, capsys):
     from realtime.cli import main

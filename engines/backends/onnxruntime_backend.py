@@ -41,6 +41,7 @@ class OnnxRuntimeGraph:
         intra_op_threads: int = 0,
         inter_op_threads: int = 1,
         output_names: Optional[Sequence[str]] = None,
+        spin: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -50,6 +51,8 @@ class OnnxRuntimeGraph:
         opts.inter_op_num_threads = inter_op_threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        if not spin:  # idle worker threads sleep instead of spinning: the CPU goes to the pipeline's other stages
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             providers.insert(0, "CUDAExecutionProvider")

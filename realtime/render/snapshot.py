@@ -328,10 +328,11 @@ class SnapshotRenderer:
         dist = max(float(need.max()), 1e-3)
         return target + d * dist, target, _UP
 
-    def _set_camera(self, eye: np.ndarray, target: np.ndarray, up: np.ndarray, reach: float) -> None:
+    def _set_camera(self, eye: np.ndarray, target: np.ndarray, up: np.ndarray, reach: float,
+                    focal: float | None = None) -> None:
         o3d = self._o3d
         params = o3d.camera.PinholeCameraParameters()
-        f = (self.height / 2.0) / math.tan(math.radians(self.fov_deg) / 2.0)
+        f = focal or (self.height / 2.0) / math.tan(math.radians(self.fov_deg) / 2.0)
         params.intrinsic = o3d.camera.PinholeCameraIntrinsic(
             self.width, self.height, f, f, self.width / 2.0 - 0.5, self.height / 2.0 - 0.5)
         params.extrinsic = _look_at_extrinsic(eye, target, up)
@@ -346,8 +347,12 @@ class SnapshotRenderer:
 
     # -- frames ----------------------------------------------------------------------------
 
-    def render(self, meshes: Sequence[MeshItem], view: ViewSpec = "front") -> np.ndarray:
-        """Draw ``meshes`` and return the frame as (height, width, 3) uint8 RGB."""
+    def render(self, meshes: Sequence[MeshItem], view: ViewSpec = "front", focal: float | None = None) -> np.ndarray:
+        """Draw ``meshes`` and return the frame as (height, width, 3) uint8 RGB.
+
+        ``focal``: with an explicit view, the focal length in pixels (principal point at the image
+        centre) instead of the one from ``fov_deg`` — e.g. to draw meshes exactly where a camera saw them.
+        """
         if self._vis is None:
             raise RuntimeError("SnapshotRenderer is closed")
         lo, hi = self._sync_meshes(meshes)
@@ -360,7 +365,7 @@ class SnapshotRenderer:
             except (TypeError, ValueError):
                 raise ValueError("an explicit view is (eye, look_at, up), three 3-vectors") from None
         reach = max(float(np.linalg.norm(hi - lo)), ground_reach) + float(np.linalg.norm((lo + hi) / 2.0 - target))
-        self._set_camera(eye, target, up, reach)
+        self._set_camera(eye, target, up, reach, None if isinstance(view, str) else focal)
         # One draw per frame: capture renders itself. poll_events()/update_renderer() before it
         # would draw a second time (poll_events redraws when geometry changed); the window is
         # hidden, so there are no events to handle.

@@ -1,0 +1,79 @@
+"""The 3D view: every tracked person's mesh on a ground grid, seen by a camera that follows them.
+
+Meshes keep their Open3D geometry from frame to frame (vertices updated in place, normals recomputed;
+see :class:`realtime.render.SnapshotRenderer`). People stand where the frame camera saw them
+(:func:`realtime.view.camera.person_translations` with a field of view like a webcam's, so their
+distances look natural). The camera looks at the people's centre, smoothed over time, from an azimuth
+and elevation the user changes by dragging the mouse (``orbit``) and a distance (``zoom``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..render import MeshItem, SnapshotRenderer
+from .camera import person_translations, to_world
+from .overlay import PersonMesh
+from .palette import track_colour
+
+__all__ = ["Scene3D"]
+
+
+class Scene3D:
+    """``render(people, faces, frame_size)`` → RGB uint8 ``(height, width, 3)``; ``None`` when nobody is in view.
+
+    Args:
+        smoothing: weight of the previous camera target and distance per frame (0 = jump at once).
+        fov_deg: the frame camera's horizontal field of view, used to place people in depth.
+    """
+
+    def __init__(self, width: int, height: int, smoothing: float = 0.85, fov_deg: float = 60.0) -> None:
+        self.width, self.height = int(width), int(height)
+        self.smoothing, self.fov_deg = float(smoothing), float(fov_deg)
+        self.renderer = SnapshotRenderer(self.width, self.height, background=(0.97, 0.97, 0.98), show_ground=True)
+        self.azimuth, self.elevation, self.zoom_factor = 0.0, 15.0, 1.0
+        self._target: np.ndarray | None = None
+        self._distance: float | None = None
+
+    # -- user control --------------------------------------------------------------------------------
+    def orbit(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
+        self.azimuth = (self.azimuth + d_azimuth_deg) % 360.0
+        self.elevation = float(np.clip(self.elevation + d_elevation_deg, -10.0, 80.0))
+
+    def zoom(self, factor: float) -> None:
+        self.zoom_factor = float(np.clip(self.zoom_factor * factor, 0.3, 5.0))
+
+    # -- frames --------------------------------------------------------------------------------------
+    def world_vertices(self, people: Sequence[PersonMesh], frame_size: tuple[int, int]) -> list[np.ndarray]:
+        """Each person's vertices in the view's world (metres, y up), placed as the frame camera saw them."""
+        if not people:
+            return []
+        w, h = frame_size
+        focal = (w / 2.0) / math.tan(math.radians(self.fov_deg) / 2.0)
+        trans = person_translations(np.stack([p.cam for p in people]), np.stack([p.square for p in people]),
+                                    (w / 2.0, h / 2.0), focal)
+        return [to_world(p.vertices + t) for p, t in zip(people, trans)]
+
+    def render(self, people: Sequence[PersonMesh], faces: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray | None:
+        verts = self.world_vertices(people, frame_size)
+        if not verts:
+            return None
+        allv = np.concatenate(verts)
+        lo, hi = allv.min(0), allv.max(0)
+        centre = (lo + hi) / 2.0
+        extent = float(max(hi[1] - lo[1], np.linalg.norm((hi - lo)[[0, 2]]), 1.0))
+        a = self.smoothing if self._target is not None else 0.0
+        self._target = a * self._target + (1 - a) * centre if self._target is not None else centre
+        dist = 1.9 * extent
+        self._distance = a * self._distance + (1 - a) * dist if self._distance is not None else dist
+        az, el = math.radians(self.azimuth), math.radians(self.elevation)
+        direction = np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
+        eye = self._target + direction * self._distance * self.zoom_factor
+        items = [MeshItem(v, faces, track_colour(p.track_id)) for v, p in zip(verts, people)]
+        return self.renderer.render(items, view=(eye, self._target, (0.0, 1.0, 0.0)))
+
+    def close(self) -> None:
+        self.renderer.close()
