@@ -132,6 +132,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         cfg = load_live_config(args.config, _overrides(args))
+        if cfg.view.kiosk:
+            return _kiosk(cfg, args.max_frames, log)
         pipeline, _ = build_pipeline(cfg, args.max_frames, log)
     except (ConfigError, SourceError, BundleError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -148,6 +150,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log(f"{pipeline.source.skipped} undecodable frame(s) skipped")
     if cfg.out_dir:
         log(f"results in {cfg.out_dir} (index.jsonl, track_<id>.bin, layout.json)")
+    return 0
+
+
+def _kiosk(cfg: LiveConfig, max_frames: Optional[int], log) -> int:
+    """Run under the kiosk supervisor until Ctrl-C: files loop, sources reconnect, stalls restart."""
+    from engines import BundleError
+
+    from .kiosk import Supervisor
+
+    sup = Supervisor(lambda: build_pipeline(cfg, max_frames, log)[0], stall_s=cfg.pipeline.watchdog_s,
+                     backoff_s=(cfg.input.reconnect_min_s, cfg.input.reconnect_max_s), log=log,
+                     fatal=(ConfigError, BundleError))
+    log(f"kiosk on {cfg.input.source!r}; Ctrl-C stops")
+    try:
+        sup.run()
+    except KeyboardInterrupt:
+        log("stopped")
     return 0
 
 

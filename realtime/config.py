@@ -50,6 +50,8 @@ class PipelineConfig(StrictModel):
     queue_size: PositiveInt = 4
     #: Live sources keep only the newest frame; files may block so no frame is lost.
     drop_policy: Literal["drop_oldest", "block"] = "drop_oldest"
+    #: Kiosk watchdog: a stage (or the capture) busy with one item for longer than this restarts the pipeline.
+    watchdog_s: PositiveFloat = 10.0
 
 
 class ViewConfig(StrictModel):

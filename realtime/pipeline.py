@@ -191,14 +191,17 @@ class LivePipeline:
         self.threads: list[threading.Thread] = []
         self.error: Optional[BaseException] = None
         self.frames_out = 0
+        #: When each thread (capture, then the stages) started its current item; None while it waits.
+        self.busy_since: list[Optional[float]] = [None] * (len(self.stages) + 1)
 
     # -- threads --------------------------------------------------------------------------------------
     def _capture(self) -> None:
         out = self.queues[0]
         try:
             while not self.stop_event.is_set():
-                start = time.monotonic()
+                start = self.busy_since[0] = time.monotonic()
                 frame = self.source.read()
+                self.busy_since[0] = None
                 if frame is None:
                     break
                 self.stats.add("capture", (time.monotonic() - start) * 1e3)
@@ -221,8 +224,9 @@ class LivePipeline:
                     break
                 if self.error is not None:
                     continue  # drain: another stage failed
-                start = time.monotonic()
+                start = self.busy_since[i + 1] = time.monotonic()
                 result = stage.process(packet)
+                self.busy_since[i + 1] = None
                 self.stats.add(stage.name, (time.monotonic() - start) * 1e3)
                 if result is None:
                     continue
@@ -253,6 +257,16 @@ class LivePipeline:
                 outq.close()
 
     # -- control --------------------------------------------------------------------------------------
+    def stalled(self, seconds: float) -> Optional[str]:
+        """The name of a thread that has been busy with one item for more than ``seconds`` (a hung camera
+        read or a stuck stage), or None. The kiosk's watchdog restarts the pipeline on it."""
+        now = time.monotonic()
+        names = ["capture"] + [s.name for s in self.stages]
+        for name, since in zip(names, list(self.busy_since)):
+            if since is not None and now - since > seconds:
+                return name
+        return None
+
     def start(self) -> "LivePipeline":
         self.threads = [threading.Thread(target=self._capture, name="capture", daemon=True)]
         self.threads += [threading.Thread(target=self._stage, args=(i,), name=s.name, daemon=True) for i, s in enumerate(self.stages)]

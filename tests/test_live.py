@@ -201,3 +201,56 @@ def test_two_people_keep_their_ids(tmp_path):
         for tid, box in zip(x["tracks"], x["boxes"]):
             side.setdefault(tid, set()).add((box[0] + box[2]) / 2 > 320)
     assert all(len(s) == 1 for s in side.values()) and side[0] != side[1]
+
+
+# -- kiosk --------------------------------------------------------------------------------------------------
+class Hang(Stage):
+    """Hangs forever on frame ``at`` of the first pipeline only (a stuck driver call)."""
+
+    name = "hang"
+
+    def __init__(self, at: int, hang: bool) -> None:
+        self.at, self.hang, self.seen = at, hang, []
+
+    def process(self, packet: Packet) -> Packet:
+        if self.hang and packet.frame.index == self.at:
+            threading.Event().wait()  # never returns
+        self.seen.append(packet.frame.index)
+        return packet
+
+
+def test_the_kiosk_watchdog_restarts_a_stalled_pipeline():
+    from realtime.kiosk import Supervisor
+
+    built: list[Hang] = []
+
+    def build():
+        stage = Hang(at=3, hang=not built)
+        built.append(stage)
+        return LivePipeline(CountingSource(10, live=True, period=0.01), [stage])
+
+    sup = Supervisor(build, stall_s=0.5, backoff_s=(0.05, 0.1), max_restarts=2, log=lambda m: None)
+    t0 = time.monotonic()
+    sup.run()
+    assert time.monotonic() - t0 < 10
+    assert sup.reasons[0] == "watchdog: 'hang' made no progress for 0.5 s"
+    assert built[0].seen == [0, 1, 2] and len(built[1].seen) >= 8  # the second pipeline ran the source to its end
+    assert sup.reasons[1].startswith("source ended")  # a kiosk plays a file again and again
+
+
+def test_the_kiosk_retries_a_source_that_cannot_open_yet():
+    from realtime.kiosk import Supervisor
+
+    attempts = []
+
+    def build():
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise RuntimeError("camera 0 cannot be opened")
+        return LivePipeline(CountingSource(3), [Slow(0.0)], capture_policy="block")
+
+    sup = Supervisor(build, stall_s=5, backoff_s=(0.05, 0.2), max_restarts=3, log=lambda m: None)
+    sup.run()
+    assert sup.reasons[:2] == ["cannot start (camera 0 cannot be opened)"] * 2
+    assert sup.reasons[2].startswith("source ended after 3 frames")
+    assert attempts[2] - attempts[1] >= attempts[1] - attempts[0] >= 0.04  # back-off, doubling
