@@ -4,10 +4,12 @@ through detection, tracking, crops and flow, and the engine runtime; write resul
     dtsvibe-live --source demo --out out/live --stats          # the shipped clip, results + per-second stats
     dtsvibe-live --source 0                                    # webcam 0
     dtsvibe-live --source rtsp://camera/stream tracking.max_persons=2
-    dtsvibe-live --source clip.mp4 --no-realtime --out out/clip --record
+    dtsvibe-live --source clip.mp4 --no-realtime --out out/clip --view both --record
+    dtsvibe-live --source 0 --kiosk --publish ws://0.0.0.0:8765      # a kiosk that also streams the bodies out
 
-Every ``configs/live`` key can be overridden as ``key.sub=value``. The 3D and overlay windows come with
-the views (``view.view``); this release runs headless and writes files.
+Every ``configs/live`` key can be overridden as ``key.sub=value``. With a display the window shows the
+3D view, the overlay or both (``--view``); without one (or ``--headless``) the same images are rendered
+offscreen for ``--record``.
 """
 
 from __future__ import annotations

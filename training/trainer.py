@@ -49,6 +49,7 @@ from .checkpoint import (
     Progress,
     check_flow_provider,
     check_model_config,
+    config_differences,
     flow_provider_of,
     get_rng_state,
     load_checkpoint,
@@ -639,12 +640,14 @@ class Trainer:
 
     def init_weights(self, path: str | Path, force_flow_provider: bool = False) -> None:
         """Start this run from another run's network weights (fine-tuning: fresh optimizers, progress and
-        schedule). The architecture and flow provider must match, as for :meth:`resume`."""
+        schedule). Every tensor must load (same names and shapes) and the flow provider must match; the
+        config may differ where that changes no weight (e.g. ``fusion``), which is logged."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        check_model_config(ckpt, self.model_cfg)
         check_flow_provider(ckpt, flow_provider_of(self.model_cfg), force_flow_provider)
         load_model_state(self.model, ckpt.model_state, str(path))
-        self.log(f"weights from {path} ({ckpt.progress.phase_name} step {ckpt.progress.global_step})")
+        diffs = config_differences(ckpt.model_config, self.model_cfg)
+        changed = "; config changed in " + ", ".join(f"{k} ({a!r} → {b!r})" for k, a, b in diffs) if diffs else ""
+        self.log(f"weights from {path} ({ckpt.progress.phase_name} step {ckpt.progress.global_step}){changed}")
 
     def resume(self, path: str | Path, force_flow_provider: bool = False) -> None:
         """Continue exactly where the checkpoint left off (weights, optimizers, progress, RNG states).

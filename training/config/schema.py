@@ -127,6 +127,10 @@ class ModelConfig(StrictModel):
     streams: StreamsConfig = StreamsConfig()
     #: d, the width shared by every stream's projection and the temporal encoder.
     embed_dim: PositiveInt = 512
+    #: Where the flow and keypoint streams join the RGB stream: ``late`` (the paper) adds them to the
+    #: temporal encoder's output; ``early`` (our extension) adds them to its input, so that the encoder
+    #: sees every stream over time (and can smooth them), not just the RGB features.
+    fusion: Literal["late", "early"] = "late"
     temporal_encoder: TransformerConfig = TransformerConfig()
     regressor: RegressorConfig = RegressorConfig()
     discriminator: DiscriminatorConfig = DiscriminatorConfig()

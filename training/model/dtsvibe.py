@@ -1,5 +1,7 @@
 """DTS-VIBE (paper §3.1): modality streams → temporal encoder → late fusion → FC → regressor → body.
 
+(``fusion: early``, our option, adds the flow and keypoint features before the encoder instead.)
+
 ::
 
     rgb ──V-CNN──► f_v ──temporal encoder──► g_v ─┐
@@ -115,13 +117,20 @@ class DTSVIBE(nn.Module):
         return feats
 
     # -- temporal part -----------------------------------------------------------------------------
+    def _others(self, feats: dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+        """The sum of the non-RGB streams' features (None when RGB is the only stream)."""
+        others = [feats[name] for name in self.stream_names if name != "rgb"]
+        return sum(others[1:], others[0]) if others else None
+
+    def _encoder_input(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Early fusion (``fusion: early``): every stream enters the temporal encoder; late: RGB only."""
+        others = self._others(feats)
+        return feats["rgb"] + others if self.cfg.fusion == "early" and others is not None else feats["rgb"]
+
     def _fuse(self, encoded: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Late fusion (paper): the other streams are added to the temporal encoder's output."""
-        fused = encoded
-        for name in self.stream_names:
-            if name != "rgb":
-                fused = fused + feats[name]
-        return fused
+        """Late fusion (the paper): the other streams are added to the temporal encoder's output."""
+        others = self._others(feats)
+        return encoded + others if self.cfg.fusion == "late" and others is not None else encoded
 
     def decode(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         """Θ ``(…, P)`` → rotations, β, camera, and the posed body (vertices, joints, 2D joints)."""
@@ -145,7 +154,7 @@ class DTSVIBE(nn.Module):
         self, feats: dict[str, torch.Tensor], need_weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """``{stream: (B, N, D)}`` → (Θ, coarse Θ) ``(B, N, P)`` and the encoder's attention maps."""
-        encoded, attention = self.encoder(feats["rgb"], need_weights)
+        encoded, attention = self.encoder(self._encoder_input(feats), need_weights)
         fused = self._fuse(encoded, feats)
         coarse = self.fc(fused) + self.theta_mean
         return self.regressor(coarse, fused), coarse, attention
@@ -195,7 +204,7 @@ class DTSVIBE(nn.Module):
         pos = state["pos"]
         enc_state = {k[4:]: v for k, v in state.items() if k.startswith("enc.")}
         reg_state = {k[4:]: v for k, v in state.items() if k.startswith("reg.")}
-        encoded, enc_state = self.encoder.step(feats["rgb"], enc_state, pos)
+        encoded, enc_state = self.encoder.step(self._encoder_input(feats), enc_state, pos)
         fused = self._fuse(encoded, feats)
         coarse = self.fc(fused) + self.theta_mean
         theta, reg_state = self.regressor.step(coarse, fused, reg_state, pos)
