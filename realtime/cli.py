@@ -90,7 +90,10 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     if cfg.publish:
         from .publish import make_publishers
 
-        sinks.extend(make_publishers(cfg.publish))
+        try:
+            sinks.extend(make_publishers(cfg.publish))
+        except ValueError as exc:  # a bad URL or a port in use
+            raise ConfigError(str(exc)) from None
     v = cfg.view
     show = v.view != "none" and not v.headless and display_available()
     view = None
@@ -134,6 +137,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         cfg = load_live_config(args.config, _overrides(args))
+        if cfg.publish:
+            from .publish import check_publish
+
+            try:
+                check_publish(cfg.publish)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         if cfg.view.kiosk:
             return _kiosk(cfg, args.max_frames, log)
         pipeline, _ = build_pipeline(cfg, args.max_frames, log)

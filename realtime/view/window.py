@@ -186,12 +186,17 @@ def draw_hud(img: np.ndarray, lines: list[str]) -> None:
 
 def hud_lines(stats) -> Callable[[int], list[str]]:
     """The HUD's lines from the pipeline's :class:`~realtime.stats.PipelineStats`: end-to-end fps,
-    capture→output latency p50/p95, and the number of people in the frame."""
+    capture→output latency p50/p95, the number of people, and each stage's p50/p95 latency."""
 
     def lines(people: int) -> list[str]:
-        s = stats.summary().get(stats.END_TO_END)
+        summary = stats.summary()
+        s = summary.get(stats.END_TO_END)
         if not s or not s["count"]:
             return [f"people {people}"]
-        return [f"{s['fps']:.1f} fps", f"latency p50 {s['p50_ms']:.0f} ms  p95 {s['p95_ms']:.0f} ms", f"people {people}"]
+        out = [f"{s['fps']:.1f} fps   people {people}", f"latency p50 {s['p50_ms']:.0f} ms  p95 {s['p95_ms']:.0f} ms"]
+        for name, st in summary.items():
+            if name not in (stats.END_TO_END, "capture", "outputs"):
+                out.append(f"{name} {st['p50_ms']:.0f} / {st['p95_ms']:.0f} ms")
+        return out
 
     return lines
