@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from ..render import MeshItem, SnapshotRenderer
-from .camera import person_translations, to_world
+from ..skeleton import camera_translations
+from .camera import to_world
 from .overlay import PersonMesh
 from .palette import track_colour
 
@@ -51,10 +52,8 @@ class Scene3D:
         """Each person's vertices in the view's world (metres, y up), placed as the frame camera saw them."""
         if not people:
             return []
-        w, h = frame_size
-        focal = (w / 2.0) / math.tan(math.radians(self.fov_deg) / 2.0)
-        trans = person_translations(np.stack([p.cam for p in people]), np.stack([p.square for p in people]),
-                                    (w / 2.0, h / 2.0), focal)
+        trans = camera_translations(np.stack([p.cam for p in people]), np.stack([p.square for p in people]),
+                                    frame_size, self.fov_deg)
         return [to_world(p.vertices + t) for p, t in zip(people, trans)]
 
     def render(self, people: Sequence[PersonMesh], faces: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray | None:
