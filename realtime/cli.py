@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", metavar="URLS", help="stream the bodies out: ws://HOST:PORT (JSON) and/or osc://HOST:PORT (VMC), comma-separated")
     p.add_argument("--realtime", dest="realtime", action="store_true", default=None, help="play files at their own frame rate (default)")
     p.add_argument("--no-realtime", dest="realtime", action="store_false", help="read files as fast as possible, losing no frame")
+    p.add_argument("--loop", action="store_true", default=None, help="play video files again and again (input.loop; on in kiosk mode)")
     p.add_argument("--max-persons", type=int, help="track at most this many people (tracking.max_persons)")
     p.add_argument("--bundle", help="engine bundle folder (tools/build_engine.py); default: the embedded checkpoint's")
     p.add_argument("--backend", choices=["auto", "tensorrt", "onnxruntime", "torch"], help="engine runtime (engine.backend)")
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    pairs = {"input.source": args.source, "input.realtime": args.realtime, "tracking.max_persons": args.max_persons,
+    pairs = {"input.source": args.source, "input.realtime": args.realtime, "input.loop": args.loop, "tracking.max_persons": args.max_persons,
              "engine.bundle": args.bundle, "engine.backend": args.backend, "out_dir": args.out, "stats": args.stats,
              "view.view": args.view, "view.headless": args.headless, "view.kiosk": args.kiosk, "publish": args.publish}
     if args.record is not None:
@@ -73,7 +74,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     from .view.window import display_available
 
     source = open_source(cfg.input.source, cfg.input.realtime, cfg.input.open_timeout_s,
-                         cfg.input.reconnect_min_s, cfg.input.reconnect_max_s)
+                         cfg.input.reconnect_min_s, cfg.input.reconnect_max_s, loop=cfg.input.loop or cfg.view.kiosk)
     if max_frames is not None:
         source = _Limited(source, max_frames)
     bundle = Path(cfg.engine.bundle) if cfg.engine.bundle else default_bundle(max_persons=max(8, cfg.tracking.max_persons), log=log)

@@ -16,6 +16,8 @@ class SourceConfig(StrictModel):
     source: str = "demo"
     #: Play files at their own frame rate (live-like) instead of as fast as possible.
     realtime: bool = True
+    #: Video files start again when they end (a kiosk's demo loop; soak tests).
+    loop: bool = False
     #: Seconds to wait for a source to open or deliver a first frame before giving up.
     open_timeout_s: PositiveFloat = 10.0
     #: Back-off bounds for reconnecting network sources.

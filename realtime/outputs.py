@@ -110,6 +110,7 @@ class VideoRecorder:
         img = packet.frame.image.copy()
         if self.writer is None:
             h, w = img.shape[:2]
+            self.size = (w, h)
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
         for i, person in enumerate(packet.people):
             colour = self.COLOURS[person.id % len(self.COLOURS)]
@@ -119,6 +120,8 @@ class VideoRecorder:
             if packet.results and packet.inputs is not None:
                 for x, y in packet.inputs.to_frame(i, packet.results["joints2d"][i][:25]):
                     cv2.circle(img, (int(x), int(y)), 3, colour, -1)
+        if (img.shape[1], img.shape[0]) != self.size:  # the source changed resolution: keep the file's size
+            img = cv2.resize(img, self.size)
         self.writer.write(img)
 
     def close(self) -> None:

@@ -136,8 +136,9 @@ class CameraSource(FrameSource):
 class VideoFileSource(FrameSource):
     kind = "file"
 
-    def __init__(self, path: Path, realtime: bool = True, open_timeout_s: float = 10.0) -> None:
+    def __init__(self, path: Path, realtime: bool = True, open_timeout_s: float = 10.0, loop: bool = False) -> None:
         super().__init__(str(path))
+        self.loop = loop
         if not path.is_file():
             raise SourceError(f"video file {path} does not exist; check --source")
         self.cap = _capture(path, open_timeout_s, open_timeout_s)
@@ -158,6 +159,10 @@ class VideoFileSource(FrameSource):
             if self.frames and position >= self.frames - 1 or bad >= MAX_BAD_FRAMES:
                 if self.index == 0:
                     raise SourceError(f"{self.name}: no frame decodes; check that it is a video file")
+                if self.loop:  # play it again (kiosks, soak tests): indices and timestamps go on
+                    self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    bad = 0
+                    continue
                 return None
             bad += 1
             self.skipped += 1
@@ -251,13 +256,14 @@ class StreamSource(FrameSource):
 
 
 def open_source(spec: str, realtime: bool = True, open_timeout_s: float = 10.0, reconnect_min_s: float = 0.5,
-                reconnect_max_s: float = 10.0) -> FrameSource:
-    """The :class:`FrameSource` for ``spec`` (see the module docstring); :class:`SourceError` when it cannot open."""
+                reconnect_max_s: float = 10.0, loop: bool = False) -> FrameSource:
+    """The :class:`FrameSource` for ``spec`` (see the module docstring); :class:`SourceError` when it cannot open.
+    ``loop``: video files start again at their end."""
     spec = str(spec).strip()
     if spec == "demo":
         if not DEMO_CLIP.is_file():
             raise SourceError(f"the demo clip {DEMO_CLIP} is missing from this installation; reinstall or pass --source FILE")
-        return VideoFileSource(DEMO_CLIP, realtime, open_timeout_s)
+        return VideoFileSource(DEMO_CLIP, realtime, open_timeout_s, loop)
     if spec.isdigit():
         return CameraSource(int(spec), open_timeout_s)
     if spec.lower().startswith(NETWORK_PREFIXES):
@@ -265,4 +271,4 @@ def open_source(spec: str, realtime: bool = True, open_timeout_s: float = 10.0, 
     path = Path(spec).expanduser()
     if path.is_dir():
         return ImageFolderSource(path, realtime)
-    return VideoFileSource(path, realtime, open_timeout_s)
+    return VideoFileSource(path, realtime, open_timeout_s, loop)

@@ -52,6 +52,25 @@ def test_a_frame_that_does_not_decode_is_skipped_and_logged(tmp_path, caplog):
     assert frames[15].image[5, 5, 0] == pytest.approx(16 * 8, abs=6)
 
 
+def test_a_truncated_file_plays_what_it_has_then_ends(tmp_path):
+    path = _write_mjpeg(tmp_path / "clip.avi")
+    data = path.read_bytes()
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    path.write_bytes(data[: starts[20] + 100])  # cut inside frame 20 (and the index at the end is gone)
+    with open_source(str(path), realtime=False) as src:
+        frames = _read_all(src)
+    assert 19 <= len(frames) <= 20
+    assert [int(round(f.image[5, 5, 0] / 8)) for f in frames[:19]] == list(range(19))
+
+
+def test_a_looping_file_starts_again_with_indices_going_on(tmp_path):
+    path = _write_mjpeg(tmp_path / "clip.avi", n=10)
+    with open_source(str(path), realtime=False, loop=True) as src:
+        frames = [src.read() for _ in range(25)]
+    assert [f.index for f in frames] == list(range(25))
+    assert [int(round(f.image[5, 5, 0] / 8)) for f in frames] == [i % 10 for i in range(25)]
+
+
 def test_image_folder_in_name_order_skipping_unreadable_files(tmp_path):
     for i in range(4):
         cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((20, 30, 3), 40 * i, np.uint8))

@@ -1,7 +1,9 @@
 """A real RTSP server for the tests: GStreamer's RTSP server (Debian's gir1.2-gst-rtsp-server-1.0,
 run with the system Python, which has PyGObject) serving a video file as H.264 over RTSP, looped.
 
-    /usr/bin/python3 tests/helpers/rtsp_server.py VIDEO PORT [MOUNT]
+    /usr/bin/python3 tests/helpers/rtsp_server.py VIDEO PORT [MOUNT [WIDTHxHEIGHT]]
+
+With WIDTHxHEIGHT the video is scaled to that size (a camera that changed resolution).
 
 Prints "ready rtsp://127.0.0.1:PORT/MOUNT" once it listens; stops on SIGTERM.
 """
@@ -19,6 +21,10 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 def main() -> int:
     video, port = sys.argv[1], sys.argv[2]
     mount = sys.argv[3] if len(sys.argv) > 3 else "live"
+    scale = ""
+    if len(sys.argv) > 4:
+        w, h = sys.argv[4].split("x")
+        scale = f"videoscale ! video/x-raw,width={int(w)},height={int(h)} ! "
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
@@ -27,8 +33,8 @@ def main() -> int:
     # Decode (paced to the clock, like a camera) and re-encode so that every client starts on a key frame;
     # the file loops (multifilesrc).
     factory.set_launch(
-        f"( multifilesrc location={video} loop=true ! qtdemux ! h264parse ! avdec_h264 ! identity sync=true ! videoconvert "
-        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 )"
+        f"( multifilesrc location={video} loop=true ! qtdemux ! h264parse ! avdec_h264 ! identity sync=true ! videoconvert ! "
+        f"{scale}x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 )"
     )
     factory.set_shared(True)
     server.get_mount_points().add_factory(f"/{mount}", factory)
