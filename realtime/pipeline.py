@@ -70,6 +70,10 @@ class BoundedQueue:
     def get(self, timeout: float = 0.1) -> Any:
         return self.q.get(timeout=timeout)
 
+    def qsize(self) -> int:
+        """Items waiting now (approximate, as ``queue.Queue.qsize``)."""
+        return self.q.qsize()
+
     def close(self) -> None:
         self.put(_END)
 

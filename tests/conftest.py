@@ -45,3 +45,23 @@ def body_data() -> BodyModelData:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# -- the opt-in soak test --------------------------------------------------------------------------------------
+def pytest_addoption(parser):
+    parser.addoption("--soak", action="store_true", default=False,
+                     help="run the soak test (tests/test_soak.py: the live pipeline for --soak-minutes on a looping file)")
+    parser.addoption("--soak-minutes", type=float, default=20.0, help="length of the soak test (default 20)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "soak: long opt-in run of the live pipeline (pytest --soak)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="opt-in: run with pytest --soak [--soak-minutes N] (its last result: docs/bench/soak.md)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
