@@ -15,8 +15,10 @@ runtime touches it. Pure Python + numpy: the live app reads manifests without to
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -143,18 +145,8 @@ class Manifest:
                 f"(format {data.get('format')!r}, version {data.get('version')!r}); rebuild with tools/build_engine.py"
             )
         try:
-            graphs = {
-                k: GraphSpec(g["name"], g["file"], [TensorSpec(**t) for t in g["inputs"]], [TensorSpec(**t) for t in g["outputs"]])
-                for k, g in data["graphs"].items()
-            }
-            fields = {k: v for k, v in data.items() if k not in ("graphs", "files", "plans")}
-            return cls(
-                **fields,
-                graphs=graphs,
-                files={k: FileEntry(**v) for k, v in data["files"].items()},
-                plans={k: PlanSpec(**v) for k, v in data.get("plans", {}).items()},
-            )
-        except (KeyError, TypeError) as exc:
+            return _conform(data, cls, "")
+        except _Mismatch as exc:
             raise BundleError(f"{where}: damaged manifest ({exc}); rebuild with tools/build_engine.py") from None
 
     # -- checks ------------------------------------------------------------------------------------------
@@ -187,12 +179,71 @@ class Manifest:
             )
 
 
+class _Mismatch(Exception):
+    """A manifest value that does not have its field's type (the message names the key)."""
+
+
+def _key(prefix: str, name: Any) -> str:
+    part = str(name) if str(name).isprintable() else repr(str(name))
+    return f"{prefix}.{part}" if prefix else part
+
+
+def _conform(value: Any, hint: Any, key: str) -> Any:
+    """Parsed JSON ``value`` as the annotation ``hint`` says, dataclasses built; :class:`_Mismatch` otherwise.
+
+    A manifest that reads is then one the runtimes can use without type surprises (``crop_size`` an int,
+    every tensor shape a list of ints and axis names, ...)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    where = key or "the top level"
+    if hint is Any:
+        return value
+    if origin is Union:
+        for option in args:
+            try:
+                return _conform(value, option, key)
+            except _Mismatch:
+                pass
+        names = " or ".join("null" if a is type(None) else getattr(typing.get_origin(a) or a, "__name__", str(a)) for a in args)
+        raise _Mismatch(f"{where}: expected {names}, got {type(value).__name__}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise _Mismatch(f"{where}: expected null, got {type(value).__name__}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise _Mismatch(f"{where}: expected a list, got {type(value).__name__}")
+        return [_conform(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch(f"{where}: expected an object, got {type(value).__name__}")
+        return {k: _conform(v, args[1], _key(key, k)) for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise _Mismatch(f"{where}: expected an object, got {type(value).__name__}")
+        hints = typing.get_type_hints(hint)
+        unknown = [k for k in value if k not in hints]
+        if unknown:
+            raise _Mismatch(f"{_key(key, unknown[0])}: unknown key")
+        missing = [f.name for f in dataclasses.fields(hint)
+                   if f.name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise _Mismatch(f"{_key(key, missing[0])}: missing")
+        return hint(**{k: _conform(v, hints[k], _key(key, k)) for k, v in value.items()})
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    raise _Mismatch(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__}")
+
+
 def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     """Dotted keys where nested dicts ``a`` and ``b`` differ."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b), key=str):
-            key = f"{prefix}.{k}" if prefix else str(k)
+            key = _key(prefix, k)
             if k not in a or k not in b:
                 out.append(key)
             else:
@@ -216,9 +267,10 @@ def read_manifest(folder: PathLike) -> Manifest:
     if not path.is_file():
         raise BundleError(f"{folder}: no {MANIFEST_NAME}, not an engine bundle; build one with tools/build_engine.py")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: unreadable manifest ({exc}); rebuild with tools/build_engine.py") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, not UTF-8, integers of thousands of digits
+        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise BundleError(f"{path}: unreadable manifest ({problem}); rebuild with tools/build_engine.py") from None
     if not isinstance(data, dict):
         raise BundleError(f"{path}: damaged manifest (not a JSON object); rebuild with tools/build_engine.py")
     return Manifest.from_dict(data, str(path))

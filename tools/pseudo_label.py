@@ -34,6 +34,7 @@ A row whose person shows fewer than ``--min-visible`` of the 25 OpenPose joints 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from realtime.detection import (  # noqa: E402
 )
 from training.body.joint_sets import MEDIAPIPE_LANDMARKS, joint_set  # noqa: E402
 
+#: Largest --crop-size accepted (a crop is crop_size² pixels in memory per person and frame).
+MAX_CROP_SIZE = 4096
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 NUM_OPENPOSE = 25
 
@@ -131,6 +134,12 @@ class PseudoLabelError(RuntimeError):
     """A user-facing, one-line problem (missing input, undecodable video)."""
 
 
+def shown(path: "Path | str") -> str:
+    """A path as it goes into a one-line message (quoted when its name holds a newline or other control)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def find_videos(inputs: Sequence[str]) -> list[Path]:
     videos: list[Path] = []
     for item in inputs:
@@ -138,12 +147,12 @@ def find_videos(inputs: Sequence[str]) -> list[Path]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_SUFFIXES)
             if not found:
-                raise PseudoLabelError(f"{p}: no videos in this folder (looked for {', '.join(VIDEO_SUFFIXES)})")
+                raise PseudoLabelError(f"{shown(p)}: no videos in this folder (looked for {', '.join(VIDEO_SUFFIXES)})")
             videos.extend(found)
         elif p.is_file():
             videos.append(p)
         else:
-            raise PseudoLabelError(f"{p}: no such file or folder")
+            raise PseudoLabelError(f"{shown(p)}: no such file or folder")
     return videos
 
 
@@ -151,14 +160,14 @@ def read_frames(path: Path, stride: int = 1, max_frames: Optional[int] = None) -
     """(frame index, BGR frame) for every ``stride``-th frame, at most ``max_frames`` of them."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise PseudoLabelError(f"{path}: cannot open this video (not a video file, or a codec OpenCV lacks)")
+        raise PseudoLabelError(f"{shown(path)}: cannot open this video (not a video file, or a codec OpenCV lacks)")
     try:
         index = yielded = 0
         while max_frames is None or yielded < max_frames:
             ok, frame = cap.read()
             if not ok:
                 if index == 0:
-                    raise PseudoLabelError(f"{path}: opened, but no frame decodes (corrupt file or unsupported codec)")
+                    raise PseudoLabelError(f"{shown(path)}: opened, but no frame decodes (corrupt file or unsupported codec)")
                 return
             if index % stride == 0:
                 yield index, frame
@@ -269,7 +278,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
             rows["valid"].append(1)
             summary.kept += 1
     if summary.frames == 0:
-        raise PseudoLabelError(f"{path}: no frame decodes")
+        raise PseudoLabelError(f"{shown(path)}: no frame decodes")
     summary.tracks = len(track_ids)
     data = _sorted_rows(rows)
     summary.db = write_db(opts.out / f"{stem}_db.pt", data)
@@ -345,10 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def option_problem(args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with the parsed options (one line), or None."""
+    if args.stride < 1:
+        return "--stride must be ≥ 1"
+    if not (math.isfinite(args.scale) and args.scale > 0):
+        return f"--scale must be a positive number, got {args.scale}"
+    if not 1 <= args.crop_size <= MAX_CROP_SIZE:
+        return f"--crop-size must be 1..{MAX_CROP_SIZE} pixels, got {args.crop_size}"
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.stride < 1:
-        print("error: --stride must be ≥ 1", file=sys.stderr)
+    problem = option_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     opts = Options(
         out=Path(args.out), stride=args.stride, max_frames=args.max_frames, tiles=args.tiles,
@@ -360,7 +381,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except PseudoLabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    opts.out.mkdir(parents=True, exist_ok=True)
+    try:
+        opts.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: {shown(opts.out)}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     detector = PersonDetector(tiles=opts.tiles, num_threads=args.threads)
     estimator = LandmarkEstimator(num_threads=args.threads)
     summaries: list[VideoSummary] = []

@@ -235,13 +235,17 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure: not our file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        line = (str(exc).splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}{': ' + line if line else ''})") from None
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a DTS-VIBE checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
-    model_cfg = parse_config(ModelConfig, yaml.safe_load(raw["model_config"]), source=f"{path} (model config)")
+    problem = _damaged_field(raw)
+    if problem:
+        raise CheckpointError(f"{path}: damaged checkpoint: {problem}; use another checkpoint or train a new one")
+    model_cfg = parse_config(ModelConfig, _config_yaml(raw["model_config"], path, "model"), source=f"{path} (model config)")
     train_cfg = None
     if raw.get("train_config"):
-        train_cfg = parse_config(TrainConfig, yaml.safe_load(raw["train_config"]), source=f"{path} (train config)")
+        train_cfg = parse_config(TrainConfig, _config_yaml(raw["train_config"], path, "train"), source=f"{path} (train config)")
     return Checkpoint(
         path=path,
         model_state=raw["model"],
@@ -257,6 +261,45 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
         metrics=raw.get("metrics", {}),
         raw=raw,
     )
+
+
+def _is_state_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def _damaged_field(raw: Mapping[str, Any]) -> Optional[str]:
+    """What is wrong with a tagged checkpoint's fields (None when :func:`load_checkpoint` can use them)."""
+    if not _is_state_dict(raw.get("model")):
+        return "'model' is not a state dict (parameter names → tensors)"
+    if raw.get("discriminator") is not None and not _is_state_dict(raw["discriminator"]):
+        return "'discriminator' is not a state dict"
+    if not isinstance(raw.get("model_config"), str):
+        return "'model_config' is not the model config's YAML text"
+    if raw.get("train_config") is not None and not isinstance(raw["train_config"], str):
+        return "'train_config' is not YAML text"
+    progress = raw.get("progress")
+    counters = ("phase", "epoch", "step_in_epoch", "global_step")
+    if not (isinstance(progress, dict)
+            and all(isinstance(progress.get(k), int) and not isinstance(progress.get(k), bool) for k in counters)
+            and isinstance(progress.get("best_value"), (int, float)) and isinstance(progress.get("best_metric"), str)):
+        return f"'progress' is not a record of {', '.join(counters)}, best_value, best_metric"
+    for key in ("optimizers", "scalers", "metrics"):
+        if not isinstance(raw.get(key, {}), dict):
+            return f"'{key}' is not a dict"
+    if raw.get("rng") is not None and not isinstance(raw["rng"], list):
+        return "'rng' is not a list of RNG states"
+    for key in ("code_version", "flow_provider"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            return f"'{key}' is not text"
+    return None
+
+
+def _config_yaml(text: str, path: Path, which: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        line = " ".join((str(exc).splitlines() or [type(exc).__name__])[0].split())
+        raise CheckpointError(f"{path}: damaged checkpoint: its {which} config is not readable YAML ({line})") from None
 
 
 # -- checks --------------------------------------------------------------------------------------------

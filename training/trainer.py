@@ -644,9 +644,15 @@ class Trainer:
         config may differ where that changes no weight (e.g. ``fusion``), which is logged."""
         ckpt = load_checkpoint(path, map_location=self.device)
         check_flow_provider(ckpt, flow_provider_of(self.model_cfg), force_flow_provider)
-        load_model_state(self.model, ckpt.model_state, str(path))
         diffs = config_differences(ckpt.model_config, self.model_cfg)
-        changed = "; config changed in " + ", ".join(f"{k} ({a!r} → {b!r})" for k, a, b in diffs) if diffs else ""
+        changed = ", ".join(f"{k} ({a!r} → {b!r})" for k, a, b in diffs)
+        try:
+            load_model_state(self.model, ckpt.model_state, str(path))
+        except CheckpointError:
+            if not diffs:
+                raise
+            check_model_config(ckpt, self.model_cfg)  # names the keys that changed the weights' shapes
+        changed = f"; config changed in {changed}" if diffs else ""
         self.log(f"weights from {path} ({ckpt.progress.phase_name} step {ckpt.progress.global_step}){changed}")
 
     def resume(self, path: str | Path, force_flow_provider: bool = False) -> None:

@@ -34,16 +34,32 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
 
 
+def _show_key(key: str) -> str:
+    """A dotted key as it goes into a one-line message (quoted when it holds newlines or other controls)."""
+    return key if key.isprintable() else repr(key)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; pass an existing YAML file (see configs/)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the config as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unknown problem"])[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {' '.join(str(problem).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a usable config: its YAML is nested too deeply") from None
+    except ValueError as exc:  # a scalar PyYAML cannot convert (an integer of thousands of digits, a date like 2024-13-45)
+        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{path}: not a usable config: a value cannot be read ({problem})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -64,7 +80,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], *, source: s
             raise ConfigError(f"{source}: {item!r}: expected KEY=VALUE, e.g. temporal_encoder.layers=4")
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError, ValueError):  # not a YAML scalar/list: the text itself
             value = raw
         node = data
         parts = key.split(".")
@@ -73,7 +89,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], *, source: s
             if child is None:
                 child = node[part] = {}
             elif not isinstance(child, dict):
-                raise ConfigError(f"{source}: {key}: {part!r} holds a value, not a section of keys")
+                raise ConfigError(f"{source}: {_show_key(key)}: {part!r} holds a value, not a section of keys")
             node = child
         node[parts[-1]] = value
     return data
@@ -93,7 +109,7 @@ def _allowed_keys(schema: type[BaseModel], loc: Sequence[Any]) -> list[str]:
 
 def _describe(error: Mapping[str, Any], schema: type[BaseModel]) -> str:
     loc = [p for p in error.get("loc", ()) if not isinstance(p, str) or not p.startswith("function-")]
-    key = ".".join(str(p) for p in loc) or "<top level>"
+    key = _show_key(".".join(str(p) for p in loc)) or "<top level>"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(schema, loc)
@@ -113,6 +129,8 @@ def _describe(error: Mapping[str, Any], schema: type[BaseModel]) -> str:
 
 def parse_config(schema: type[M], data: Mapping[str, Any], *, source: str) -> M:
     """Validate a mapping against ``schema``; the first problem becomes a one-line ConfigError."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
     try:
         return schema.model_validate(dict(data))
     except ValidationError as exc:

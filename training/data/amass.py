@@ -20,6 +20,9 @@ In a folder, AMASS's per-subject ``shape.npz`` files (β only) are skipped.
 
 from __future__ import annotations
 
+import math
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -36,6 +39,10 @@ __all__ = ["AmassMotionDataset", "AmassSequence", "body_pose_6d_from_axis_angle"
 NUM_SMPL_JOINTS = 24
 _FPS_KEYS = ("mocap_framerate", "mocap_frame_rate")
 _SKIP_NAMES = ("shape.npz",)
+#: Frame rates a motion file may declare (AMASS: 60–250 fps); others are damaged files.
+_FPS_RANGE = (1.0, 10000.0)
+#: What numpy raises for a file that is not an .npz, or for a damaged member of one.
+_NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 PathLike = Union[str, Path]
 
@@ -52,7 +59,10 @@ class AmassSequence:
 
 def to_smpl_pose(poses: np.ndarray, source: str = "poses") -> np.ndarray:
     """(N, 3·K) axis-angle of an SMPL/SMPL-H/SMPL-X body → (N, 72) SMPL pose (see the module docstring)."""
-    poses = np.asarray(poses, np.float64)
+    try:
+        poses = np.asarray(poses, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: 'poses' must be numbers, got dtype {np.asarray(poses).dtype}") from None
     if poses.ndim != 2 or poses.shape[1] % 3 or poses.shape[1] < 66:
         raise ValueError(f"{source}: 'poses' has shape {poses.shape}, expected (N, 3·K) with K ≥ 22 joints")
     if poses.shape[1] == 3 * NUM_SMPL_JOINTS:
@@ -67,22 +77,41 @@ def load_amass_npz(path: PathLike) -> AmassSequence:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"AMASS file {path} does not exist")
-    with np.load(path, allow_pickle=False) as f:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except _NPZ_ERRORS as exc:
+        raise ValueError(f"{path}: not an AMASS .npz file ({_first_line(exc)})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not an AMASS .npz archive of named arrays (poses, mocap_framerate, ...)")
+    with npz as f:
         keys = set(f.files)
         if "poses" not in keys:
             raise KeyError(f"{path}: no key 'poses' (found {sorted(keys)}); is this an AMASS motion file?")
         fps_key = next((k for k in _FPS_KEYS if k in keys), None)
         if fps_key is None:
             raise KeyError(f"{path}: no frame rate key ('mocap_framerate' or 'mocap_frame_rate'); add it to the file")
-        pose = to_smpl_pose(f["poses"], str(path))
-        fps = float(np.asarray(f[fps_key]).reshape(-1)[0])
+        try:
+            poses, fps_value = f["poses"], np.asarray(f[fps_key]).reshape(-1)
+            betas_value = f["betas"] if "betas" in keys else np.zeros(0)
+        except _NPZ_ERRORS as exc:
+            raise ValueError(f"{path}: a damaged array in the .npz ({_first_line(exc)})") from None
+        pose = to_smpl_pose(poses, str(path))
+        try:
+            fps = float(fps_value[0])
+            b = np.asarray(betas_value, np.float64).reshape(-1)[:10]
+        except (IndexError, TypeError, ValueError):
+            raise ValueError(f"{path}: '{fps_key}' must be a number and 'betas' numbers "
+                             f"(got {fps_value.dtype} of size {fps_value.size}, {np.asarray(betas_value).dtype})") from None
         betas = np.zeros(10, np.float64)
-        if "betas" in keys:
-            b = np.asarray(f["betas"], np.float64).reshape(-1)[:10]
-            betas[: len(b)] = b
-    if not fps > 0:
-        raise ValueError(f"{path}: frame rate {fps} must be > 0")
+        betas[: len(b)] = b
+    if not (math.isfinite(fps) and _FPS_RANGE[0] <= fps <= _FPS_RANGE[1]):
+        raise ValueError(f"{path}: frame rate {fps} must be a number of frames per second in {_FPS_RANGE[0]:g}..{_FPS_RANGE[1]:g}")
     return AmassSequence(pose, betas, fps, path)
+
+
+def _first_line(exc: BaseException) -> str:
+    line = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
 def resample_rotations(pose: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:

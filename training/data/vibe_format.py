@@ -75,6 +75,15 @@ def _to_str_array(values: Any) -> np.ndarray:
     return np.array(flat, dtype=str).reshape(arr.shape)
 
 
+def _as_array(value: Any, key: Any, source: str) -> np.ndarray:
+    """``value`` as an array (names as str); VibeDbError when it cannot be one (ragged rows, names not UTF-8)."""
+    try:
+        return _to_str_array(value) if key in _STRING_KEYS else np.asarray(value)
+    except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+        problem = (str(exc).splitlines() or [""])[0]
+        raise VibeDbError(f"{source}: key {key!r} is not an array of one row per frame ({type(exc).__name__}: {problem})") from None
+
+
 def validate_vibe_db(data: Mapping[str, Any], source: str = "<dict>") -> dict[str, np.ndarray]:
     """Check a db dict and return it with normalised dtypes (str names, int64 ids, float32 arrays).
 
@@ -94,12 +103,12 @@ def validate_vibe_db(data: Mapping[str, Any], source: str = "<dict>") -> dict[st
             "add one of them to the file"
         )
     out: dict[str, np.ndarray] = {}
-    n = len(np.asarray(data["vid_name"]))
+    names = _as_array(data["vid_name"], "vid_name", source)
+    if names.ndim == 0:
+        raise VibeDbError(f"{source}: key 'vid_name' is a single value; it needs one name per frame")
+    n = len(names)
     for key, value in data.items():
-        if key in _STRING_KEYS:
-            arr = _to_str_array(value)
-        else:
-            arr = np.asarray(value)
+        arr = _as_array(value, key, source)
         if key in KEY_SHAPES:
             if arr.ndim == 0 or len(arr) != n:
                 got = "a scalar" if arr.ndim == 0 else f"{len(arr)} rows"
@@ -115,7 +124,7 @@ def validate_vibe_db(data: Mapping[str, Any], source: str = "<dict>") -> dict[st
                 arr = arr.astype(np.float32, copy=False)
             elif key == "frame_id":
                 if arr.dtype.kind == "f":
-                    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(np.abs(arr) > 2.0**62):
                         raise VibeDbError(f"{source}: key 'frame_id' must hold whole numbers")
                 elif arr.dtype.kind not in "iu":
                     raise VibeDbError(f"{source}: key 'frame_id' must be integers, got dtype {arr.dtype}")
@@ -149,7 +158,8 @@ def read_vibe_db(path: PathLike) -> dict[str, np.ndarray]:
     try:
         data = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a db file"
-        raise VibeDbError(f"{path}: not a joblib db file ({type(exc).__name__}: {exc})") from exc
+        problem = (str(exc).splitlines() or [""])[0]
+        raise VibeDbError(f"{path}: not a joblib db file ({type(exc).__name__}: {problem})") from exc
     return validate_vibe_db(data, source=str(path))
 
 
