@@ -157,11 +157,15 @@ def test_a_torn_last_record_is_ignored(live_run, tmp_path):
     (["--source", "/nonexistent/clip.mp4"], "does not exist"),
     (["--source", "demo", "tracking.max_persns=2"], "unknown key"),
     (["--source", "demo", "--record"], "--record needs a path"),
+    (["--source", "demo", "--bundle", "/nonexistent/bundle"], "no such engine bundle folder"),
+    (["--source", "demo", "--bundle", "{tmp}"], "manifest"),  # a folder that is not a bundle
+    (["--source", "demo", "--publish", "http://x"], "unknown scheme"),
+    (["--source", "demo", "--view", "both", "view.width=0"], "view.width"),
 ])
-def test_bad_input_fails_with_one_line(argv, message, capsys):
+def test_bad_input_fails_with_one_line(argv, message, capsys, tmp_path):
     from realtime.cli import main
 
-    assert main(argv) == 2
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
 
