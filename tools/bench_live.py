@@ -128,7 +128,9 @@ def main() -> int:
                 e2e = r["summary"]["capture→output"]
                 fps_min, lat_max = TARGETS.get(scenario, (None, None))
                 target = "" if mode != "live" or fps_min is None else f"≥ {fps_min:g} fps" + (f", < {lat_max:g} ms" if lat_max else "")
-                met = "" if not target else ("yes" if r["fps"] >= 0.97 * fps_min and (lat_max is None or e2e["p50_ms"] < lat_max) else "no")
+                # Keeping up with the camera is measured against its own rate: allow 3% for the clip's frame timing.
+                need = 0.97 * fps_min if fps_min == FPS else fps_min
+                met = "" if not target else ("yes" if r["fps"] >= need and (lat_max is None or e2e["p50_ms"] < lat_max) else "no")
                 rows.append({"scenario": scenario, "mode": mode, "backend": r["backend"], "fps": round(r["fps"], 1), "dropped": r["dropped"],
                              "latency_p50_ms": round(e2e["p50_ms"], 1), "latency_p95_ms": round(e2e["p95_ms"], 1), "target": target, "met": met})
                 print(f"  {scenario} {mode}: {rows[-1]}", flush=True)
@@ -142,7 +144,7 @@ def main() -> int:
     t2 = "| scenario | mode | stage | p50 ms | p95 ms |\n|---|---|---|---:|---:|\n" + "\n".join(
         f"| {r['scenario']} | {r['mode']} | {r['stage']} | {r['p50_ms']} | {r['p95_ms']} |" for r in stage_rows)
     note = (f"camera-like clips 640×480 at {FPS:g} fps made from the demo clip, {args.seconds:g} s each, first {args.warmup:g} s not measured; "
-            "'met' allows 3% for the clip's own frame timing")
+            "'met': keeping up with the 30 fps source allows 3% for the clip's own frame timing, other targets none")
     report(args.out, "bench_live", "Live pipeline end to end", [t1, t2], environment(note), {"runs": rows, "stages": stage_rows})
     return 0
 
