@@ -55,16 +55,13 @@ def _run(tmp_path: Path, source: str, view: str, frames: int) -> Path:
     return out
 
 
-def _frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
-    return frames
+def _frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    from itertools import islice
+
+    from realtime.sources import open_source
+
+    with open_source(str(path), realtime=False) as src:
+        return [f.image for f in islice(iter(src.read, None), limit)]
 
 
 def test_3d_view_draws_the_person_and_moves_with_them(tmp_path):
@@ -89,7 +86,7 @@ def test_overlay_draws_each_mesh_inside_its_box_on_a_real_clip(tmp_path):
     if not clip.is_file():
         pytest.skip(f"{clip} not found (shared media absent)")
     out = _run(tmp_path, str(clip), "overlay", 8)
-    shown, original = _frames(out / "record.mp4"), _frames(clip)[:8]
+    shown, original = _frames(out / "record.mp4"), _frames(clip, 8)
     index = [json.loads(x) for x in (out / "index.jsonl").read_text().splitlines()]
     assert len(shown) == 8 and shown[0].shape == original[0].shape
     checked = 0

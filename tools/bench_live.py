@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import environment, report  # noqa: E402
 from realtime.cli import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
-from realtime.sources import DEMO_CLIP  # noqa: E402
+from realtime.sources import open_source  # noqa: E402
 
 #: The issue's targets per scenario: (minimum live fps, maximum capture→output p50 ms or None).
 TARGETS = {"lite-1": (30.0, 80.0), "lite-3": (20.0, None), "paper-1": (10.0, None)}
@@ -43,14 +43,8 @@ SIZE, FPS = (640, 480), 30.0
 
 def camera_clip(path: Path, people: int, seconds: float) -> Path:
     """A 640×480, 30 fps clip with ``people`` people made from the demo clip (640×360, one person)."""
-    cap = cv2.VideoCapture(str(DEMO_CLIP))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
+    with open_source("demo", realtime=False) as src:
+        frames = [f.image for f in iter(src.read, None)]
     n = int(seconds * FPS)
     w, h = SIZE
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
