@@ -14,7 +14,9 @@ Runs, in order (each also usable alone):
 4. ``tools/bench_flow.py`` — the optical-flow providers' accuracy and cost (the learned network too when
    ``out/flow/flow_net.pt`` exists);
 5. MediaPipe's cost: our TFLite detector and landmark passes, and MediaPipe's own Pose solution on CPU;
-6. TensorRT FP16: timed where ``tensorrt`` imports and a GPU is present; otherwise the report says why not.
+6. TensorRT FP16: timed where ``tensorrt`` imports and a GPU is present; otherwise the report says why not;
+7. the last kept soak run (``<out>/soak.md``, copied from ``out/soak/soak.md`` of ``pytest tests/test_soak.py --soak``;
+   twenty minutes is too long to repeat here).
 
 ``report.md`` gathers the tables exactly as the commands printed them, with the literature anchors
 (VIBE, MediaPipe) labelled as such where they cannot run here.
@@ -195,6 +197,10 @@ def main() -> int:
     sections.append(("5. MediaPipe's cost", table))
 
     sections.append(("6. TensorRT FP16", tensorrt_line()))
+    soak = out / "soak.md"
+    sections.append(("7. Soak (the opt-in `pytest tests/test_soak.py --soak`, last kept run)",
+                     tables_of(soak) if soak.is_file() else
+                     f"No soak result in {soak}: run `pytest tests/test_soak.py --soak` and copy out/soak/soak.md there."))
     verdict = standing(out, mp_pose_ms)
     print(verdict, flush=True)
     sections.append(("Where we stand against the alternatives", ANCHORS + "\n" + verdict))
