@@ -125,7 +125,7 @@ def main() -> int:
                 # Keeping up with the camera is measured against its own rate: allow 3% for the clip's frame timing.
                 need = 0.97 * fps_min if fps_min == FPS else fps_min
                 met = "" if not target else ("yes" if r["fps"] >= need and (lat_max is None or e2e["p50_ms"] < lat_max) else "no")
-                rows.append({"scenario": scenario, "mode": mode, "backend": r["backend"], "fps": round(r["fps"], 1), "dropped": r["dropped"],
+                rows.append({"scenario": scenario, "mode": mode, "backend": r["backend"], "fps": round(r["fps"], 2), "dropped": r["dropped"],
                              "latency_p50_ms": round(e2e["p50_ms"], 1), "latency_p95_ms": round(e2e["p95_ms"], 1), "target": target, "met": met})
                 print(f"  {scenario} {mode}: {rows[-1]}", flush=True)
                 for stage, v in r["summary"].items():
