@@ -13,7 +13,7 @@ Translation. From the weak-perspective camera ``(s, tx, ty)`` and the crop squar
 (frame pixels), a pinhole camera of focal ``f`` (from a horizontal field of view, 60° by default, as the
 3D view uses) and principal point at the frame centre puts the body at
 ``T = (tx + (cx − px)·Z/f, ty + (cy − py)·Z/f, Z)`` with ``Z = 2·f / (s·side)`` (camera axes, metres;
-:func:`realtime.view.camera.person_translations`): the model's points ``p`` sit at ``p + T``.
+:func:`realtime.frame_camera.person_translations`): the model's points ``p`` sit at ``p + T``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .view.camera import person_translations
+from .frame_camera import person_translations
 
 __all__ = [
     "CAMERA_TO_WORLD",

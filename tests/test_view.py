@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from realtime.person_inputs import FrameInputs, crop_matrix
-from realtime.view.camera import crop_squares, person_translations
+from realtime.frame_camera import crop_squares, person_translations
 
 cv2 = pytest.importorskip("cv2")
 

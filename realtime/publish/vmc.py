@@ -39,7 +39,7 @@ from ..skeleton import (
     matrix_to_quat,
     theta_rotations,
 )
-from ..view.camera import crop_squares
+from ..frame_camera import crop_squares
 
 __all__ = ["UNITY_BONES", "VMCPublisher", "to_unity_position", "to_unity_rotation", "vmc_bundle"]
 

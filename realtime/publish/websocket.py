@@ -42,7 +42,7 @@ from ..skeleton import (
     matrix_to_quat,
     theta_rotations,
 )
-from ..view.camera import crop_squares
+from ..frame_camera import crop_squares
 
 __all__ = ["WebSocketPublisher", "frame_message", "hello_message"]
 

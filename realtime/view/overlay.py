@@ -1,7 +1,7 @@
 """The overlay view: the camera image with every person's mesh drawn where the camera saw it.
 
 All people are rendered in one pass by Open3D through the frame's pinhole camera
-(:mod:`realtime.view.camera`), so nearer people hide farther ones; the render is blended onto the
+(:mod:`realtime.frame_camera`), so nearer people hide farther ones; the render is blended onto the
 frame (semi-transparent) and each person's box and id are drawn on top.
 """
 
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..render import MeshItem, SnapshotRenderer
-from .camera import FOCAL_PX, person_translations
+from ..frame_camera import FOCAL_PX, person_translations
 from .palette import bgr255, track_colour
 
 __all__ = ["PersonMesh", "OverlayRenderer"]

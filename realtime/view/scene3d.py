@@ -2,7 +2,7 @@
 
 Meshes keep their Open3D geometry from frame to frame (vertices updated in place, normals recomputed;
 see :class:`realtime.render.SnapshotRenderer`). People stand where the frame camera saw them
-(:func:`realtime.view.camera.person_translations` with a field of view like a webcam's, so their
+(:func:`realtime.frame_camera.person_translations` with a field of view like a webcam's, so their
 distances look natural). The camera looks at the people's centre, smoothed over time, from an azimuth
 and elevation the user changes by dragging the mouse (``orbit``) and a distance (``zoom``).
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..render import MeshItem, SnapshotRenderer
 from ..skeleton import camera_translations
-from .camera import to_world
+from ..frame_camera import to_world
 from .overlay import PersonMesh
 from .palette import track_colour
 

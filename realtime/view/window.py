@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .overlay import OverlayRenderer, PersonMesh
-from .camera import crop_squares
+from ..frame_camera import crop_squares
 from .scene3d import Scene3D
 
 __all__ = ["LiveView", "display_available", "draw_hud", "hud_lines", "idle_panel", "person_meshes"]
