@@ -131,9 +131,9 @@ def tensorrt_line() -> str:
         import tensorrt  # noqa: F401
     except ImportError as exc:
         return (f"**TensorRT FP16: skipped** — `import tensorrt` fails here ({exc}); this machine has no NVIDIA GPU. "
-                "On a GPU machine: `pip install -e .[trt]`, `python tools/build_engine.py CHECKPOINT --out BUNDLE`, "
-                "then `python tools/bench_engines.py` times the plans next to ONNX Runtime.")
-    return "TensorRT imports here: run `python tools/build_engine.py` and `python tools/bench_engines.py` for the FP16 plans."
+                "On a GPU machine with `pip install -e .[trt]`, this same command builds the FP16 plans and times them "
+                "next to ONNX Runtime in section 2.")
+    return "TensorRT imports here: its FP16 plans are timed next to ONNX Runtime in section 2 (`tools/bench_engines.py`)."
 
 
 def plot_stages(live_json: Path, out: Path) -> None:
