@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .pipeline import Packet
+from .view.palette import bgr255
 
 __all__ = ["RESULT_KEYS", "ResultWriter", "VideoRecorder", "read_track"]
 
@@ -99,7 +100,6 @@ def read_track(out_dir: str | Path, track_id: int) -> dict[str, np.ndarray]:
 class VideoRecorder:
     """The input frames with tracks drawn (box, id, 2D joints), as an MP4 (OpenCV's ``mp4v``)."""
 
-    COLOURS = [(66, 135, 245), (245, 135, 66), (80, 200, 120), (200, 80, 200), (60, 200, 220), (220, 220, 60)]
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path, self.fps = Path(path), fps or 30.0
@@ -113,7 +113,7 @@ class VideoRecorder:
             self.size = (w, h)
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
         for i, person in enumerate(packet.people):
-            colour = self.COLOURS[person.id % len(self.COLOURS)]
+            colour = bgr255(person.id)  # the same colour per id as the views
             x0, y0, x1, y1 = (int(v) for v in person.track.box)
             cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
             cv2.putText(img, f"#{person.id}", (x0, max(15, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)

@@ -67,9 +67,11 @@ class Scene3D:
         tan_h = tan_v * self.width / self.height
         # Far enough to frame everyone with a margin, whatever the panel's aspect (at least a 1 m cube).
         dist = 1.3 * max((hi[1] - lo[1]) / 2.0 / tan_v, float(np.linalg.norm((hi - lo)[[0, 2]])) / 2.0 / tan_h, 0.5 / tan_v)
-        a = self.smoothing if self._target is not None else 0.0
-        self._target = a * self._target + (1 - a) * centre if self._target is not None else centre
-        self._distance = a * self._distance + (1 - a) * dist if self._distance is not None else dist
+        if self._target is None:  # the first frame: start where the people are
+            self._target, self._distance = centre, dist
+        a = self.smoothing
+        self._target = a * self._target + (1 - a) * centre
+        self._distance = a * self._distance + (1 - a) * dist
         az, el = math.radians(self.azimuth), math.radians(self.elevation)
         direction = np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
         eye = self._target + direction * self._distance * self.zoom_factor
