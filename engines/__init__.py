@@ -10,10 +10,11 @@ Building (imports torch and ``training``, lazily): :func:`engines.export.export_
 """
 
 from .manifest import BundleError, GraphSpec, Manifest, TensorSpec, read_manifest
-from .session import BACKENDS, EngineSession, PersonSlots, choose_backend, normalise_rgb
+from .session import BACKENDS, PRECISIONS, EngineSession, PersonSlots, choose_backend, normalise_rgb
 
 __all__ = [
     "BACKENDS",
+    "PRECISIONS",
     "BundleError",
     "EngineSession",
     "GraphSpec",

@@ -8,6 +8,7 @@ A bundle (DESIGN.md §5) is a folder::
     flow.onnx              two crops → flow (only when the O-stream was trained on the learned flow)
     faces.npy              (F, 3) int32 triangles of the body model, for rendering
     *.plan                 TensorRT engines built from the ONNX files (optional, per GPU)
+    *.int8.onnx            INT8 graphs for ONNX Runtime on the CPU (optional, tools/build_engine.py --int8)
 
 Every file is listed with its size and SHA-256, so a truncated or swapped file is refused before a
 runtime touches it. Pure Python + numpy: the live app reads manifests without torch.
@@ -30,6 +31,7 @@ __all__ = [
     "GraphSpec",
     "Manifest",
     "PlanSpec",
+    "QuantSpec",
     "TensorSpec",
     "file_digest",
     "read_manifest",
@@ -102,6 +104,22 @@ class PlanSpec:
 
 
 @dataclass
+class QuantSpec:
+    """An INT8 copy of ``graph`` for ONNX Runtime on the CPU (``engines.quantize``), and how close it came to
+    the fp32 graph on held-out inputs: the lowest and mean cosine similarity of each output, per person."""
+
+    graph: str
+    file: str
+    scheme: str
+    calibration: str
+    samples: int
+    holdout: int
+    cosine_min: float
+    cosine_mean: float
+    onnxruntime: str
+
+
+@dataclass
 class FileEntry:
     size: int
     sha256: str
@@ -127,6 +145,7 @@ class Manifest:
     versions: dict[str, str]
     opset: int
     plans: dict[str, PlanSpec] = field(default_factory=dict)
+    quantized: dict[str, QuantSpec] = field(default_factory=dict)
     #: The checkpoint's path at export time (the torch backend reloads it; its SHA-256 must match).
     checkpoint_path: str = ""
     joint_set: str = "spin49"

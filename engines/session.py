@@ -25,11 +25,14 @@ import numpy as np
 from .backends.base import GraphRunner, LatencyLog
 from .manifest import BundleError, GraphSpec, Manifest, TensorSpec, read_manifest
 
-__all__ = ["BACKENDS", "EngineSession", "PersonSlots", "choose_backend", "normalise_rgb"]
+__all__ = ["BACKENDS", "PRECISIONS", "EngineSession", "PersonSlots", "choose_backend", "normalise_rgb"]
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+#: ONNX Runtime precision: ``auto`` runs a bundle's INT8 graphs (``tools/build_engine.py --int8``) when ONNX
+#: Runtime is on the CPU and fp32 otherwise; ``fp32`` never; ``int8`` insists (on the CPU provider).
+PRECISIONS = ("auto", "fp32", "int8")
 PathLike = Union[str, Path]
 
 
@@ -133,8 +136,10 @@ class EngineSession:
         checkpoint: Optional[PathLike] = None,
         expected_model_config: Optional[dict] = None,
         spin: bool = True,
+        precision: str = "auto",
     ) -> None:
-        """``spin=False``: ONNX Runtime's idle threads sleep rather than spin-wait (share the CPU with other threads)."""
+        """``spin=False``: ONNX Runtime's idle threads sleep rather than spin-wait (share the CPU with other threads).
+        ``precision``: one of :data:`PRECISIONS`; :attr:`precision` says what each graph runs at."""
         self.folder = Path(bundle)
         self.manifest = read_manifest(self.folder)
         if expected_model_config is not None:
@@ -142,12 +147,35 @@ class EngineSession:
         self.manifest.verify_files(self.folder)
         self.backend, self.device = choose_backend(backend, self.manifest)
         self._spin = spin
+        self.precision = self._precision(precision)
         self.graphs: dict[str, GraphRunner] = self._load(intra_op_threads, checkpoint)
-        logger.info("engine bundle %s: %s on %s", self.folder, self.backend, self.device)
+        logger.info("engine bundle %s: %s on %s (%s)", self.folder, self.backend, self.device, self.precision_label)
         step = self.manifest.graphs["temporal_step"]
         self.slots = PersonSlots(step, self.manifest.max_persons)
         self._state_out = {s.name: f"next_{s.name}" for s in self.slots.specs}
         self.latency = LatencyLog()
+
+    def _precision(self, requested: str) -> dict[str, str]:
+        """Each graph's precision: ``int8`` where its INT8 copy will run, else what the backend runs."""
+        if requested not in PRECISIONS:
+            raise ValueError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+        m = self.manifest
+        native = {"tensorrt": next((p.precision for p in m.plans.values()), "fp16")}.get(self.backend, "fp32")
+        if requested == "int8":
+            if self.backend != "onnxruntime":
+                raise BundleError(f"precision int8 runs INT8 graphs on ONNX Runtime, not {self.backend}; "
+                                  "use backend=onnxruntime or precision=auto")
+            if not m.quantized:
+                raise BundleError(f"{self.folder}: no INT8 graphs in this bundle; build them with "
+                                  "tools/build_engine.py CHECKPOINT --out DIR --int8, or use precision=auto")
+        use_int8 = requested == "int8" or (requested == "auto" and self.backend == "onnxruntime" and self.device == "cpu")
+        return {g: "int8" if use_int8 and g in m.quantized else native for g in m.graphs}
+
+    @property
+    def precision_label(self) -> str:
+        """``fp32``, or per graph where they differ (``frame_encoder int8, temporal_step fp32``)."""
+        kinds = set(self.precision.values())
+        return kinds.pop() if len(kinds) == 1 else ", ".join(f"{g} {p}" for g, p in self.precision.items())
 
     def _load(self, threads: int, checkpoint: Optional[PathLike]) -> dict[str, GraphRunner]:
         m = self.manifest
@@ -165,9 +193,10 @@ class EngineSession:
             return {g: TensorRTGraph(self.folder / m.plans[g].file, m.plans[g], spec) for g, spec in m.graphs.items()}
         from .backends.onnxruntime_backend import OnnxRuntimeGraph
 
-        return {
-            g: OnnxRuntimeGraph(self.folder / spec.file, g, self.device, threads, output_names=[o.name for o in spec.outputs],
-                                spin=self._spin)
+        int8 = {g: m.quantized[g].file for g, p in self.precision.items() if p == "int8"}
+        return {  # INT8 graphs on the CPU provider (their QDQ form is made for its integer kernels)
+            g: OnnxRuntimeGraph(self.folder / int8.get(g, spec.file), g, "cpu" if g in int8 else self.device, threads,
+                                output_names=[o.name for o in spec.outputs], spin=self._spin)
             for g, spec in m.graphs.items()
         }
 

@@ -78,8 +78,10 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     if max_frames is not None:
         source = _Limited(source, max_frames)
     bundle = Path(cfg.engine.bundle) if cfg.engine.bundle else default_bundle(max_persons=max(8, cfg.tracking.max_persons), log=log)
-    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads, spin=cfg.engine.spin_wait)
-    log(f"engine: {session.backend} on {session.device} ({session.manifest.model_name}, streams {'+'.join(session.streams)})")
+    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads, spin=cfg.engine.spin_wait,
+                            precision=cfg.engine.precision)
+    log(f"engine: {session.backend} on {session.device}, {session.precision_label} "
+        f"({session.manifest.model_name}, streams {'+'.join(session.streams)})")
     t = cfg.tracking
     pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(),
                            PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),

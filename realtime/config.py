@@ -45,6 +45,9 @@ class EngineConfig(StrictModel):
     intra_op_threads: int = Field(0, ge=0)
     #: Let ONNX Runtime's idle threads spin-wait (faster alone, but steals the CPU from the other stages).
     spin_wait: bool = False
+    #: ONNX Runtime: auto = the bundle's INT8 graphs on the CPU when it has them (tools/build_engine.py --int8),
+    #: fp32 = never, int8 = insist.
+    precision: Literal["auto", "fp32", "int8"] = "auto"
 
 
 class PipelineConfig(StrictModel):

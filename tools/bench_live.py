@@ -3,7 +3,7 @@
 
     python tools/bench_live.py [--seconds 10] [--scenarios lite-1 lite-3 paper-1 ...] [--out out/bench_live]
 
-Scenarios (``<config>-<people>``): a camera-like clip is made from the demo clip — 640×480 at 30 fps,
+Scenarios (``<config>-<people>[-int8]``): a camera-like clip is made from the demo clip — 640×480 at 30 fps,
 with one person, or three people side by side (three moments of the clip, one mirrored) — and played
 through ``dtsvibe-live``'s pipeline (ONNX Runtime on this CPU) in two modes:
 
@@ -14,7 +14,9 @@ through ``dtsvibe-live``'s pipeline (ONNX Runtime on this CPU) in two modes:
 
 The first ``--warmup`` seconds of each run are not measured. The lite rows use the embedded default
 checkpoint's bundle; the paper rows a random-weight paper model, exported causal because only a causal
-model streams (latency does not depend on the weights). Prints the tables, writes Markdown and JSON.
+model streams (latency does not depend on the weights). ``-int8`` runs the bundle's INT8 frame encoder
+(``tools/build_engine.py --int8``, calibrated on the demo clip's crops); the others run fp32. Prints the
+tables, writes Markdown and JSON.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from bench_report import environment, report  # noqa: E402
 from realtime.cli import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
 from realtime.sources import open_source  # noqa: E402
+from training.paths import DEFAULT_CHECKPOINT  # noqa: E402
 
 #: The issue's targets per scenario: (minimum live fps, maximum capture→output p50 ms or None).
-TARGETS = {"lite-1": (30.0, 80.0), "lite-3": (20.0, None), "paper-1": (10.0, None)}
+TARGETS = {"lite-1": (30.0, 80.0), "lite-3": (20.0, None), "paper-1": (10.0, None), "paper-1-int8": (10.0, None)}
 SIZE, FPS = (640, 480), 30.0
 
 
@@ -62,7 +65,7 @@ def camera_clip(path: Path, people: int, seconds: float) -> Path:
     return path
 
 
-def paper_bundle(tmp: Path) -> str:
+def paper_bundle(tmp: Path, int8: bool = False) -> str:
     import torch
 
     from engines.export import export_bundle
@@ -74,12 +77,27 @@ def paper_bundle(tmp: Path) -> str:
     cfg = load_model_config("paper", ["streams.rgb.pretrained=none", "streams.flow.pretrained=none", "streams.flow.provider=dis",
                                       "temporal_encoder.attention=causal"])
     ckpt = save_checkpoint(tmp / "paper.pt", build_model(cfg).eval(), cfg)
-    export_bundle(ckpt, tmp / "paper", max_persons=4)
+    manifest, _ = export_bundle(ckpt, tmp / "paper", max_persons=4)
+    if int8:
+        from engines.quantize import quantize_graph
+        from realtime.calibration import frame_encoder_samples
+
+        quantize_graph(tmp / "paper", "frame_encoder", frame_encoder_samples("demo", manifest, 64), "64 person crops of demo")
     return str(tmp / "paper")
 
 
-def run(video: Path, bundle: str | None, realtime: bool, warmup: float, threads: int) -> dict:
-    overrides = [f"input.source={video}", f"input.realtime={str(realtime).lower()}", f"engine.intra_op_threads={threads}", "view.view=none"]
+def lite_int8_bundle(tmp: Path) -> str:
+    """The embedded default checkpoint's bundle with its INT8 frame encoder, as build_engine.py --int8 makes it."""
+    import build_engine
+
+    if build_engine.main([str(DEFAULT_CHECKPOINT), "--out", str(tmp / "lite_int8"), "--onnx-only", "--int8"]) != 0:
+        raise SystemExit("bench_live: building the INT8 lite bundle failed")
+    return str(tmp / "lite_int8")
+
+
+def run(video: Path, bundle: str | None, realtime: bool, warmup: float, threads: int, precision: str = "fp32") -> dict:
+    overrides = [f"input.source={video}", f"input.realtime={str(realtime).lower()}", f"engine.intra_op_threads={threads}", "view.view=none",
+                 f"engine.precision={precision}"]
     if bundle:
         overrides.append(f"engine.bundle={bundle}")
     pipeline, session = build_pipeline(load_live_config("default", overrides), log=lambda m: None)
@@ -95,12 +113,12 @@ def run(video: Path, bundle: str | None, realtime: bool, warmup: float, threads:
     elapsed = time.monotonic() - pipeline.stats.started
     s = pipeline.stats.summary()
     return {"summary": s, "fps": (pipeline.frames_out - out0) / max(elapsed, 1e-6),
-            "dropped": s.get("capture", {}).get("dropped", 0), "backend": f"{session.backend} ({session.device})"}
+            "dropped": s.get("capture", {}).get("dropped", 0), "backend": f"{session.backend} ({session.device}, {session.precision_label})"}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenarios", nargs="+", default=["lite-1", "lite-3", "paper-1"], help="<lite|paper>-<people>")
+    p.add_argument("--scenarios", nargs="+", default=["lite-1", "lite-3", "paper-1", "paper-1-int8"], help="<lite|paper>-<people>[-int8]")
     p.add_argument("--seconds", type=float, default=10.0, help="clip length (the live run lasts this long)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds at the start of each run not measured")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = its default)")
@@ -111,14 +129,16 @@ def main() -> int:
         tmp = Path(tmp_name)
         bundles: dict[str, str | None] = {}
         for scenario in args.scenarios:
-            config, people = scenario.split("-")
-            if config not in bundles:
-                bundles[config] = None if config == "lite" else paper_bundle(tmp)
+            config, people, *precision = scenario.split("-")
+            precision = precision[0] if precision else "fp32"
+            if config not in bundles:  # one bundle per config, with an INT8 frame encoder when a scenario runs it
+                int8 = any(s.startswith(f"{config}-") and s.endswith("-int8") for s in args.scenarios)
+                bundles[config] = paper_bundle(tmp, int8) if config == "paper" else (lite_int8_bundle(tmp) if int8 else None)
             clip = tmp / f"camera_{people}.mp4"
             if not clip.exists():
                 camera_clip(clip, int(people), args.seconds)
             for mode, realtime in (("live", True), ("throughput", False)):
-                r = run(clip, bundles[config], realtime, args.warmup, args.threads)
+                r = run(clip, bundles[config], realtime, args.warmup, args.threads, precision)
                 e2e = r["summary"]["capture→output"]
                 fps_min, lat_max = TARGETS.get(scenario, (None, None))
                 target = "" if mode != "live" or fps_min is None else f"≥ {fps_min:g} fps" + (f", < {lat_max:g} ms" if lat_max else "")

@@ -1,13 +1,18 @@
 """Build an engine bundle from a checkpoint: ONNX graphs, the body's faces, a manifest, and TensorRT
-FP16 plans when TensorRT and a GPU are here (see DESIGN.md §5 and ``engines/``).
+FP16 plans when TensorRT and a GPU are here, and INT8 graphs for CPUs with ``--int8`` (see DESIGN.md §5
+and ``engines/``).
 
 Usage::
 
     python tools/build_engine.py CHECKPOINT --out DIR [--precision fp16|fp32] [--max-persons N] [--onnx-only]
                                  [--flow-onnx FILE] [--timing-cache FILE]
+                                 [--int8 [--calibrate SOURCE] [--calibration-samples N] [--min-cosine C]]
 
 Without TensorRT (or without a GPU) the ONNX bundle is still written and one line says why no plan
-was built; ONNX Runtime runs that bundle on the CPU. Ends with a table: graph, file, size, precision, time.
+was built; ONNX Runtime runs that bundle on the CPU. ``--int8`` adds an INT8 frame encoder calibrated on
+the crops the live pipeline makes of SOURCE (default: the demo clip), refused if its outputs drift from
+fp32 on held-out crops (``engines/quantize.py``); ONNX Runtime on a CPU then runs it by default
+(``engine.precision=auto``). Ends with a table: graph, file, size, precision, time.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx-only", action="store_true", help="write the ONNX bundle only, no TensorRT plans")
     p.add_argument("--flow-onnx", help="the learned flow network's ONNX file (when the O-stream was trained on it)")
     p.add_argument("--timing-cache", help="TensorRT timing cache file, read and updated (default: DIR/timing.cache)")
+    p.add_argument("--int8", action="store_true", help="also write an INT8 frame encoder for ONNX Runtime on CPUs")
+    p.add_argument("--calibrate", default="demo", metavar="SOURCE",
+                   help="clip, image folder or 'demo' whose person crops calibrate the INT8 graph (default demo)")
+    p.add_argument("--calibration-samples", type=int, default=64, metavar="N",
+                   help="person crops to collect; a quarter is held out for the check (default 64)")
+    p.add_argument("--min-cosine", type=float, default=None, metavar="C",
+                   help="refuse the INT8 graph when a held-out output's cosine similarity to fp32 is below C (default 0.98)")
     return p
 
 
@@ -51,6 +63,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_persons < 1:
         print("build_engine: error: --max-persons must be ≥ 1", file=sys.stderr)
+        return 2
+    if args.calibration_samples < 8:
+        print("build_engine: error: --calibration-samples must be ≥ 8", file=sys.stderr)
         return 2
     from tqdm import tqdm
 
@@ -93,10 +108,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         manifest.versions["tensorrt"] = next(iter(manifest.plans.values())).tensorrt
         manifest.versions["gpu"] = next(iter(manifest.plans.values())).gpu
         write_manifest(out, manifest)
+    if args.int8:
+        row = _int8(out, manifest, args)
+        if row is None:
+            return 1
+        rows.append(row)
     print(_table(rows))
     print(f"bundle: {out} ({manifest.model_name}, crop {manifest.crop_size}, window {manifest.window}, "
           f"streams {'+'.join(manifest.streams)}, flow {manifest.flow_provider}, up to {manifest.max_persons} people)")
     return 0
+
+
+def _int8(out: Path, manifest, args: argparse.Namespace) -> Optional[tuple[str, ...]]:
+    """Calibrate and write the INT8 frame encoder; its table row, or None after printing why not."""
+    from tqdm import tqdm
+
+    from engines.quantize import DEFAULT_MIN_COSINE, QuantizationError, quantize_graph
+    from realtime.calibration import frame_encoder_samples
+    from realtime.sources import SourceError
+
+    start = time.perf_counter()
+    bar = tqdm(total=args.calibration_samples, desc=f"crops of {args.calibrate}", unit="crop")
+    try:
+        samples = frame_encoder_samples(args.calibrate, manifest, args.calibration_samples, flow_provider=manifest.flow_provider,
+                                        progress=lambda n: bar.update(n - bar.n))
+    except SourceError as exc:
+        bar.close()
+        print(f"build_engine: error: --calibrate: {exc}", file=sys.stderr)
+        return None
+    bar.close()
+    try:
+        q = quantize_graph(out, "frame_encoder", samples, calibration=f"{len(samples)} person crops of {args.calibrate}",
+                           min_cosine=args.min_cosine if args.min_cosine is not None else DEFAULT_MIN_COSINE,
+                           progress=tqdm.write)
+    except QuantizationError as exc:
+        print(f"build_engine: error: {exc}", file=sys.stderr)
+        return None
+    return (q.graph, q.file, _size(out / q.file), f"int8 (ONNX Runtime CPU; cosine ≥ {q.cosine_min:.3f})",
+            f"{time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":
