@@ -91,7 +91,7 @@ def quantize_graph(
     names = [t.name for t in spec.inputs]
     held = [s for i, s in enumerate(samples) if i % 4 == 3]
     calib = [s for i, s in enumerate(samples) if i % 4 != 3]
-    if len(calib) < 4 or not held:
+    if len(samples) < 8:
         raise QuantizationError(f"{graph}: {len(samples)} calibration samples are too few (need at least 8); "
                                 "calibrate on a longer clip")
     for i, sample in enumerate(samples):

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-persons", type=int, help="track at most this many people (tracking.max_persons)")
     p.add_argument("--bundle", help="engine bundle folder (tools/build_engine.py); default: the embedded checkpoint's")
     p.add_argument("--backend", choices=["auto", "tensorrt", "onnxruntime", "torch"], help="engine runtime (engine.backend)")
+    p.add_argument("--precision", choices=["auto", "fp32", "int8"],
+                   help="ONNX Runtime: auto runs a bundle's INT8 graphs on a CPU (engine.precision)")
     p.add_argument("--stats", action="store_true", default=None, help="log per-stage fps and p50/p95 latency once a second")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config keys, e.g. tracking.max_persons=2")
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> list[str]:
     pairs = {"input.source": args.source, "input.realtime": args.realtime, "input.loop": args.loop, "tracking.max_persons": args.max_persons,
-             "engine.bundle": args.bundle, "engine.backend": args.backend, "out_dir": args.out, "stats": args.stats,
+             "engine.bundle": args.bundle, "engine.backend": args.backend, "engine.precision": args.precision, "out_dir": args.out, "stats": args.stats,
              "view.view": args.view, "view.headless": args.headless, "view.kiosk": args.kiosk, "publish": args.publish}
     if args.record is not None:
         if not args.record and not args.out:

@@ -67,6 +67,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.calibration_samples < 8:
         print("build_engine: error: --calibration-samples must be ≥ 8", file=sys.stderr)
         return 2
+    if args.int8:  # a calibration source that cannot open fails now, not after the export
+        from realtime.sources import SourceError, open_source
+
+        try:
+            open_source(args.calibrate, realtime=False).close()
+        except SourceError as exc:
+            print(f"build_engine: error: --calibrate: {exc}", file=sys.stderr)
+            return 1
     from tqdm import tqdm
 
     from engines.export import export_bundle
