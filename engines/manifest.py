@@ -105,17 +105,19 @@ class PlanSpec:
 
 @dataclass
 class QuantSpec:
-    """An INT8 copy of ``graph`` for ONNX Runtime on the CPU (``engines.quantize``), and how close it came to
-    the fp32 graph on held-out inputs: the lowest and mean cosine similarity of each output, per person."""
+    """An INT8 copy of ``graph`` for ONNX Runtime on the CPU (``engines.quantize``): which of its streams run
+    in INT8 (the others stay fp32 inside it), and how close it came to the fp32 graph on held-out inputs —
+    the lowest and mean cosine similarity of each output, per person."""
 
     graph: str
     file: str
     scheme: str
+    streams: list[str]
     calibration: str
     samples: int
     holdout: int
-    cosine_min: float
-    cosine_mean: float
+    cosine_min: dict[str, float]
+    cosine_mean: dict[str, float]
     onnxruntime: str
 
 

@@ -72,11 +72,13 @@ def quantize_graph(
     samples: Sequence[Sample],
     calibration: str = "",
     min_cosine: float = DEFAULT_MIN_COSINE,
+    streams: Optional[Sequence[str]] = None,
     progress: Optional[Callable[[str], None]] = None,
 ) -> QuantSpec:
     """Write ``<graph>.int8.onnx`` into bundle ``folder``, calibrated on ``samples`` (dicts of the graph's
     inputs, batch 1 or more), checked on the held-out quarter, and list it in the manifest.
 
+    ``streams``: the frame encoder's streams to run in INT8 (default all); the others keep their fp32 nodes.
     ``calibration`` describes where the samples came from (kept in the manifest)."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quant_pre_process, quantize_static
@@ -98,6 +100,11 @@ def quantize_graph(
         missing = [n for n in names if n not in sample]
         if missing:
             raise QuantizationError(f"{graph}: calibration sample {i} lacks input {', '.join(missing)}")
+    streams = list(streams) if streams is not None else list(manifest.streams)
+    unknown = [st for st in streams if st not in manifest.streams]
+    if unknown or not streams:
+        raise QuantizationError(f"{graph}: cannot quantise stream(s) {', '.join(unknown) or '(none)'}; "
+                                f"this bundle's streams are {', '.join(manifest.streams)}")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -113,35 +120,54 @@ def quantize_graph(
         say(f"{graph}: preparing the graph (shape inference, fusions)")
         try:
             quant_pre_process(str(folder / spec.file), str(prepared), skip_symbolic_shape=True)
+            keep_fp32 = _stream_nodes(prepared, [st for st in manifest.streams if st not in streams])
             say(f"{graph}: calibrating on {len(calib)} samples")
             quantize_static(str(prepared), str(Path(tmp) / target.name), Reader(), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            calibrate_method=_minmax())
+                            calibrate_method=_minmax(), nodes_to_exclude=keep_fp32)
         except Exception as exc:  # noqa: BLE001 - onnx / ORT raise many types; one line for the user
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise QuantizationError(f"{graph}: ONNX Runtime could not quantise it ({first}); keep the fp32 graph") from None
         say(f"{graph}: checking INT8 against fp32 on {len(held)} held-out samples")
         fp32, int8 = _session(folder / spec.file), _session(Path(tmp) / target.name)
         out_names = [o.name for o in spec.outputs]
-        cos = np.concatenate([
-            output_cosines(dict(zip(out_names, fp32.run(out_names, _feed(s, names)))),
-                           dict(zip(out_names, int8.run(out_names, _feed(s, names)))))
-            for s in held
-        ])
-        if cos.min() < min_cosine:
+        cos = {n: np.concatenate([output_cosines({n: fp32.run([n], _feed(s, names))[0]}, {n: int8.run([n], _feed(s, names))[0]})
+                                  for s in held]) for n in out_names}
+        worst = min(out_names, key=lambda n: cos[n].min())
+        if cos[worst].min() < min_cosine:
             raise QuantizationError(
-                f"{graph}: INT8 outputs differ from fp32 on held-out inputs (cosine similarity down to {cos.min():.4f}, "
-                f"below {min_cosine}); calibrate on more varied frames, or run the fp32 graph (engine.precision=fp32)"
+                f"{graph}: INT8 {worst} differs from fp32 on held-out inputs (cosine similarity down to {cos[worst].min():.4f}, "
+                f"below {min_cosine}); calibrate on more varied frames, keep that stream fp32, or run fp32 (engine.precision=fp32)"
             )
         (Path(tmp) / target.name).replace(target)
-    q = QuantSpec(graph, target.name, SCHEME, calibration or "unspecified", len(calib), len(held),
-                  round(float(cos.min()), 5), round(float(cos.mean()), 5), ort.__version__)
+    q = QuantSpec(graph, target.name, SCHEME, streams, calibration or "unspecified", len(calib), len(held),
+                  {n: round(float(c.min()), 5) for n, c in cos.items()}, {n: round(float(c.mean()), 5) for n, c in cos.items()},
+                  ort.__version__)
     manifest = read_manifest(folder)  # re-read: nothing else is changed by this function
     manifest.quantized[graph] = q
     manifest.files[target.name] = FileEntry(target.stat().st_size, file_digest(target))
     write_manifest(folder, manifest)
-    say(f"{graph}: wrote {target.name} (cosine min {q.cosine_min}, mean {q.cosine_mean})")
+    say(f"{graph}: wrote {target.name} ({', '.join(streams)} in INT8; held-out cosine min "
+        + ", ".join(f"{n} {v:.4f}" for n, v in q.cosine_min.items()) + ")")
     return q
+
+
+def _stream_nodes(path: Path, streams: Sequence[str]) -> list[str]:
+    """Names of the nodes of ``streams`` (exported under ``/<stream>/``) in the ONNX file at ``path``.
+
+    Nodes the exporter or the pre-processing left unnamed are named after their first output (which carries
+    the same prefix) and the file is rewritten, so that none of a stream's nodes escapes the list."""
+    import onnx
+
+    model = onnx.load(str(path))
+    renamed = False
+    for node in model.graph.node:
+        if not node.name and node.output:
+            node.name, renamed = f"{node.output[0]}__node", True
+    if renamed:
+        onnx.save(model, str(path))
+    prefixes = tuple(f"/{st}/" for st in streams)
+    return [n.name for n in model.graph.node if prefixes and n.name.startswith(prefixes)]
 
 
 def _feed(sample: Sample, names: Sequence[str]) -> dict[str, np.ndarray]:

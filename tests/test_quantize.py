@@ -58,7 +58,9 @@ def test_int8_graph_is_listed_with_its_check(bundle):
     q = m.quantized["frame_encoder"]
     assert q.file == "frame_encoder.int8.onnx" and q.file in m.files
     assert q.samples == 48 and q.holdout == 16 and "demo" in q.calibration
-    assert 0.98 <= q.cosine_min <= q.cosine_mean <= 1.0
+    assert q.streams == ["rgb", "flow", "keypoints"]
+    assert set(q.cosine_min) == {"feat_rgb", "feat_flow", "feat_keypoints"}
+    assert all(0.98 <= q.cosine_min[k] <= q.cosine_mean[k] <= 1.0 for k in q.cosine_min)
     m.verify_files(bundle)  # size and SHA-256 of the INT8 graph match
     assert (bundle / q.file).stat().st_size < (bundle / "frame_encoder.onnx").stat().st_size / 2  # 8-bit weights
 
@@ -88,6 +90,22 @@ def test_auto_runs_int8_on_the_cpu_and_stays_close_to_fp32(bundle, unseen_sample
     # Measured 1.8 mm mean / 3.2 mm worst here and 1.5 / 3.4 on taiji.mp4, against 81 mm PA-MPJPE of the checkpoint.
     assert np.mean(joints) < 4.0 and np.max(joints) < 10.0
     assert np.mean(verts) < 5.0
+
+
+def test_streams_left_out_of_int8_stay_exactly_fp32(bundle, tmp_path, unseen_samples):
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    q = quantize_graph(copy, "frame_encoder", unseen_samples[:24], calibration="test", streams=["rgb"])
+    assert q.streams == ["rgb"] and q.cosine_min["feat_flow"] > 1 - 1e-6 and q.cosine_min["feat_rgb"] < 1 - 1e-6
+    fp32 = EngineSession(copy, "onnxruntime", precision="fp32")
+    int8 = EngineSession(copy, "onnxruntime", precision="int8")
+    for s in unseen_samples[24:30]:
+        fa, fq = fp32.encode(s), int8.encode(s)
+        np.testing.assert_allclose(fq["feat_flow"], fa["feat_flow"], rtol=1e-4, atol=1e-5)  # every flow node kept fp32
+        np.testing.assert_allclose(fq["feat_keypoints"], fa["feat_keypoints"], rtol=1e-4, atol=1e-5)
+        assert not np.allclose(fq["feat_rgb"], fa["feat_rgb"], rtol=1e-4, atol=1e-5)
+    with pytest.raises(QuantizationError, match="cannot quantise stream.*depth"):
+        quantize_graph(copy, "frame_encoder", unseen_samples[:8], streams=["depth"])
 
 
 def test_precision_requests(bundle, tmp_path):
@@ -126,7 +144,7 @@ def test_drifting_int8_graph_is_refused_and_the_bundle_left_as_it_was(bundle, tm
     m["quantized"] = {}
     before = json.dumps(m, indent=2)
     (copy / "manifest.json").write_text(before)
-    with pytest.raises(QuantizationError, match=r"cosine similarity down to .*below 1\.0.*engine\.precision=fp32"):
+    with pytest.raises(QuantizationError, match=r"INT8 feat_\w+ differs .*cosine similarity down to .*below 1\.0.*engine\.precision=fp32"):
         quantize_graph(copy, "frame_encoder", unseen_samples[:16], min_cosine=1.0)
     assert (copy / "manifest.json").read_text() == before
     assert not (copy / "frame_encoder.int8.onnx").exists()

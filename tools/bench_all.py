@@ -15,7 +15,9 @@ Runs, in order (each also usable alone):
    ``out/flow/flow_net.pt`` exists);
 5. MediaPipe's cost: our TFLite detector and landmark passes, and MediaPipe's own Pose solution on CPU;
 6. TensorRT FP16: timed where ``tensorrt`` imports and a GPU is present; otherwise the report says why not;
-7. the last kept soak run (``<out>/soak.md``, copied from ``out/soak/soak.md`` of ``pytest tests/test_soak.py --soak``;
+7. ``tools/bench_int8.py`` — the INT8 frame encoder (the CPU's counterpart of the FP16 plans): its speed-up
+   and how far its outputs are from fp32, per clip;
+8. the last kept soak run (``<out>/soak.md``, copied from ``out/soak/soak.md`` of ``pytest tests/test_soak.py --soak``;
    twenty minutes is too long to repeat here).
 
 ``report.md`` gathers the tables exactly as the commands printed them, with the literature anchors
@@ -53,6 +55,7 @@ def standing(out: Path, mp_pose_ms: float | None) -> str:
     engines = json.loads((out / "engines" / "bench_engines.json").read_text())["rows"]
     lines = []
     lite, paper, three = runs.get(("lite-1", "live")), runs.get(("paper-1", "live")), runs.get(("lite-3", "live"))
+    paper8 = runs.get(("paper-1-int8", "live"))
     if lite:
         lines.append(f"- **Ours, lite, one person, this 2-core CPU, no GPU:** {lite['fps']} fps delivered from a 30 fps camera-like "
                      f"source, capture→output {lite['latency_p50_ms']} ms p50 (causal: no look-ahead) — against VIBE's ~29 fps on "
@@ -66,6 +69,10 @@ def standing(out: Path, mp_pose_ms: float | None) -> str:
                      f"{paper['latency_p50_ms']} ms p50. Its frame encoder alone takes {enc} ms in ONNX Runtime here, i.e. "
                      f"~{enc / 2:.0f} ms per ResNet-50 (the live-app issue planned with ~19 ms), which caps the pipeline near 10 fps "
                      "on these two cores; on a GPU with TensorRT FP16 this is the part that gets fast.")
+    if paper8:
+        lines.append(f"- **Ours, paper config with the INT8 frame encoder** (`build_engine.py --int8`, the CPU's counterpart of "
+                     f"the FP16 plans): {paper8['fps']} fps, {paper8['latency_p50_ms']} ms p50; what INT8 changes in the "
+                     "outputs is in section 7.")
     if mp_pose_ms:
         lines.append(f"- **MediaPipe's own Pose** takes {mp_pose_ms:.1f} ms per frame for one person here (2D/3D landmarks only). "
                      "The lite pipeline adds the whole body mesh, β and the camera on top and still follows a 30 fps camera, "
@@ -197,8 +204,10 @@ def main() -> int:
     sections.append(("5. MediaPipe's cost", table))
 
     sections.append(("6. TensorRT FP16", tensorrt_line()))
+    run_tool(["tools/bench_int8.py", "--out", str(out / "int8"), *(["--frames", "20"] if args.quick else [])], out / "int8.log")
+    sections.append(("7. INT8 frame encoder against fp32 on the CPU (`tools/bench_int8.py`)", tables_of(out / "int8" / "bench_int8.md")))
     soak = out / "soak.md"
-    sections.append(("7. Soak (the opt-in `pytest tests/test_soak.py --soak`, last kept run)",
+    sections.append(("8. Soak (the opt-in `pytest tests/test_soak.py --soak`, last kept run)",
                      tables_of(soak) if soak.is_file() else
                      f"No soak result in {soak}: run `pytest tests/test_soak.py --soak` and copy out/soak/soak.md there."))
     verdict = standing(out, mp_pose_ms)

@@ -65,7 +65,7 @@ def camera_clip(path: Path, people: int, seconds: float) -> Path:
     return path
 
 
-def paper_bundle(tmp: Path, int8: bool = False) -> str:
+def paper_bundle(tmp: Path, int8: bool = False, streams: list[str] | None = None) -> str:
     import torch
 
     from engines.export import export_bundle
@@ -82,7 +82,8 @@ def paper_bundle(tmp: Path, int8: bool = False) -> str:
         from engines.quantize import quantize_graph
         from realtime.calibration import frame_encoder_samples
 
-        quantize_graph(tmp / "paper", "frame_encoder", frame_encoder_samples("demo", manifest, 64), "64 person crops of demo")
+        quantize_graph(tmp / "paper", "frame_encoder", frame_encoder_samples("demo", manifest, 64), "64 person crops of demo",
+                       streams=streams)
     return str(tmp / "paper")
 
 

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip, image folder or 'demo' whose person crops calibrate the INT8 graph (default demo)")
     p.add_argument("--calibration-samples", type=int, default=64, metavar="N",
                    help="person crops to collect; a quarter is held out for the check (default 64)")
+    p.add_argument("--int8-streams", metavar="S,S", default=None,
+                   help="the frame encoder's streams to run in INT8, comma-separated (default: all of them)")
     p.add_argument("--min-cosine", type=float, default=None, metavar="C",
                    help="refuse the INT8 graph when a held-out output's cosine similarity to fp32 is below C (default 0.98)")
     return p
@@ -148,11 +150,11 @@ def _int8(out: Path, manifest, args: argparse.Namespace) -> Optional[tuple[str, 
     try:
         q = quantize_graph(out, "frame_encoder", samples, calibration=f"{len(samples)} person crops of {args.calibrate}",
                            min_cosine=args.min_cosine if args.min_cosine is not None else DEFAULT_MIN_COSINE,
-                           progress=tqdm.write)
+                           streams=args.int8_streams.split(",") if args.int8_streams else None, progress=tqdm.write)
     except QuantizationError as exc:
         print(f"build_engine: error: {exc}", file=sys.stderr)
         return None
-    return (q.graph, q.file, _size(out / q.file), f"int8 (ONNX Runtime CPU; cosine ≥ {q.cosine_min:.3f})",
+    return (q.graph, q.file, _size(out / q.file), f"int8 {'+'.join(q.streams)} (ONNX Runtime CPU; cosine ≥ {min(q.cosine_min.values()):.3f})",
             f"{time.perf_counter() - start:.1f} s")
 
 
