@@ -175,3 +175,18 @@ def test_live_app_runs_the_int8_bundle(bundle, tmp_path, capsys):
     assert "frame_encoder int8, temporal_step fp32" in out
     lines = (tmp_path / "out" / "index.jsonl").read_text().splitlines()
     assert len(lines) == 12
+
+
+def test_bench_int8_prints_and_writes_the_same_figures(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_int8.py"), "--configs", "lite", "--frames", "12",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = json.loads((tmp_path / "bench_int8.json").read_text())["rows"]["rows"]
+    assert rows[0]["clip"].startswith("demo") and all(r["config"] == "lite" and r["frames"] == 12 for r in rows)
+    md = (tmp_path / "bench_int8.md").read_text()
+    for r in rows:
+        assert r["fp32_ms"] > 0 and r["int8_ms"] > 0 and 0 <= r["joints_mm"]["mean"] <= r["joints_mm"]["max"]
+        assert f"| {r['fp32_ms']:.1f} | {r['int8_ms']:.1f} |" in md and f"| {r['fp32_ms']:.1f} | {r['int8_ms']:.1f} |" in res.stdout
