@@ -19,6 +19,7 @@ ONNX Runtime (``EngineSession(..., precision="int8")``).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -131,15 +132,16 @@ def quantize_graph(
         say(f"{graph}: checking INT8 against fp32 on {len(held)} held-out samples")
         fp32, int8 = _session(folder / spec.file), _session(Path(tmp) / target.name)
         out_names = [o.name for o in spec.outputs]
-        cos = {n: np.concatenate([output_cosines({n: fp32.run([n], _feed(s, names))[0]}, {n: int8.run([n], _feed(s, names))[0]})
-                                  for s in held]) for n in out_names}
+        run = lambda sess, s: dict(zip(out_names, sess.run(out_names, _feed(s, names))))  # noqa: E731
+        per_sample = [(run(fp32, s), run(int8, s)) for s in held]
+        cos = {n: np.concatenate([output_cosines({n: a[n]}, {n: b[n]}) for a, b in per_sample]) for n in out_names}
         worst = min(out_names, key=lambda n: cos[n].min())
         if cos[worst].min() < min_cosine:
             raise QuantizationError(
                 f"{graph}: INT8 {worst} differs from fp32 on held-out inputs (cosine similarity down to {cos[worst].min():.4f}, "
                 f"below {min_cosine}); calibrate on more varied frames, keep that stream fp32, or run fp32 (engine.precision=fp32)"
             )
-        (Path(tmp) / target.name).replace(target)
+        shutil.move(str(Path(tmp) / target.name), str(target))  # the bundle may be on another file system
     q = QuantSpec(graph, target.name, SCHEME, streams, calibration or "unspecified", len(calib), len(held),
                   {n: round(float(c.min()), 5) for n, c in cos.items()}, {n: round(float(c.mean()), 5) for n, c in cos.items()},
                   ort.__version__)
