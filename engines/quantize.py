@@ -82,7 +82,8 @@ def quantize_graph(
     ``streams``: the frame encoder's streams to run in INT8 (default all); the others keep their fp32 nodes.
     ``calibration`` describes where the samples came from (kept in the manifest)."""
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
+                                          quantize_static)
 
     say = progress or (lambda msg: None)
     folder = Path(folder)
@@ -125,7 +126,7 @@ def quantize_graph(
             say(f"{graph}: calibrating on {len(calib)} samples")
             quantize_static(str(prepared), str(Path(tmp) / target.name), Reader(), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            calibrate_method=_minmax(), nodes_to_exclude=keep_fp32)
+                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_fp32)
         except Exception as exc:  # noqa: BLE001 - onnx / ORT raise many types; one line for the user
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise QuantizationError(f"{graph}: ONNX Runtime could not quantise it ({first}); keep the fp32 graph") from None
@@ -175,8 +176,3 @@ def _stream_nodes(path: Path, streams: Sequence[str]) -> list[str]:
 def _feed(sample: Sample, names: Sequence[str]) -> dict[str, np.ndarray]:
     return {n: np.ascontiguousarray(sample[n]) for n in names}
 
-
-def _minmax():
-    from onnxruntime.quantization import CalibrationMethod
-
-    return CalibrationMethod.MinMax
