@@ -107,6 +107,31 @@ class MeshItem:
         return v, f.astype(np.int32, copy=False), np.clip(c, 0.0, 1.0)
 
 
+_RUNTIME_DIR: list[str] = []
+
+
+def _quiet_wayland_probe() -> None:
+    """Headless runs print no Wayland error.
+
+    Open3D's GLFW tries Wayland before it falls back to EGL, and libwayland prints
+    ``error: XDG_RUNTIME_DIR is invalid or not set in the environment.`` on every run without a desktop
+    session. Where no display is set and XDG_RUNTIME_DIR is missing or not a folder, it is pointed at a
+    private empty folder (removed at exit): Wayland then finds no compositor there, silently."""
+    if _RUNTIME_DIR or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    current = os.environ.get("XDG_RUNTIME_DIR", "")
+    if current and os.path.isdir(current):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="dtsvibe-runtime-")  # mode 0700, as the XDG spec asks
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["XDG_RUNTIME_DIR"] = folder
+    _RUNTIME_DIR.append(folder)
+
+
 def _import_open3d():
     try:
         import open3d as o3d  # noqa: WPS433 (optional dependency, imported lazily)
@@ -176,6 +201,7 @@ class SnapshotRenderer:
         self._colors: list = []
         self._ground = None
         self._ground_key = None        # (tile, n): geometry is rebuilt only when this changes
+        _quiet_wayland_probe()
         self._vis = self._o3d.visualization.Visualizer()
         o3d = self._o3d
         with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
