@@ -182,7 +182,8 @@ class EngineSession:
         if self.backend == "torch":
             from .backends.torch_backend import TorchGraphs
 
-            return TorchGraphs(m, Path(checkpoint or m.checkpoint_path), threads).graphs
+            # a relative checkpoint path (the shipped bundle's) is relative to the bundle folder
+            return TorchGraphs(m, Path(checkpoint) if checkpoint else self.folder / m.checkpoint_path, threads).graphs
         if self.backend == "tensorrt":
             from .backends.tensorrt_backend import TensorRTGraph
 

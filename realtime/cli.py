@@ -140,8 +140,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .sources import SourceError
 
+    from .outputs import OutputPathError, check_writable
+
     try:
         cfg = load_live_config(args.config, _overrides(args))
+        if cfg.out_dir:  # before anything runs: a path that cannot be written fails now, in one line
+            check_writable(cfg.out_dir, f"--out {cfg.out_dir}")
+        if cfg.view.record:
+            check_writable(Path(cfg.view.record).parent, f"--record {cfg.view.record}")
         if cfg.publish:
             from .publish import check_publish
 
@@ -152,7 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if cfg.view.kiosk:
             return _kiosk(cfg, args.max_frames, log)
         pipeline, _ = build_pipeline(cfg, args.max_frames, log)
-    except (ConfigError, SourceError, BundleError) as exc:
+    except (ConfigError, SourceError, BundleError, OutputPathError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     log(f"source {cfg.input.source!r} ({pipeline.source.kind}, {'live' if pipeline.source.live else 'every frame'}); Ctrl-C stops")

@@ -2,6 +2,9 @@
 provenance, without optimizer or discriminator states (what gets committed as the embedded default).
 
     python tools/release_checkpoint.py runs/embedded/best.pt training/checkpoints/lite_default.pt [--fp32]
+
+Releasing onto the embedded default also rewrites its shipped ONNX bundle (``engines/assets/lite_default``),
+which live-only installs (no PyTorch) run; commit both together.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engines.defaults import DEFAULT_CHECKPOINT, ship_default_bundle  # noqa: E402
 from training.checkpoint import CheckpointError, load_checkpoint, release_checkpoint  # noqa: E402
 
 
@@ -30,6 +34,8 @@ def main(argv=None) -> int:
     size = Path(args.checkpoint).stat().st_size / 2**20, out.stat().st_size / 2**20
     print(f"{out}: {size[1]:.1f} MB (from {size[0]:.1f} MB), model {ckpt.model_config.name}, "
           f"{ckpt.progress.phase_name} step {ckpt.progress.global_step}, flow {ckpt.flow_provider}, metrics {ckpt.metrics}")
+    if Path(out).resolve() == DEFAULT_CHECKPOINT:
+        print(f"{ship_default_bundle()}: the embedded default's ONNX bundle, rewritten (commit it with the checkpoint)")
     return 0
 
 

@@ -10,6 +10,9 @@ TensorFlow work too when one of them is installed instead.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -62,6 +65,27 @@ def _interpreter_class():
         ) from None
 
 
+@contextmanager
+def _quiet_native_info():
+    """Hide what the TFLite runtime's C++ code writes to stderr while an interpreter is made: one
+    ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` line per model, on every run, which no
+    setting of the runtime turns off. Only file descriptor 2 is redirected, only for those milliseconds
+    (models are made while the pipeline is assembled, before its threads start); errors still raise."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class TFLiteModel:
     """One TFLite graph with a single image input: ``model(x)`` → list of output arrays.
 
@@ -76,8 +100,9 @@ class TFLiteModel:
         if num_threads:
             kwargs["num_threads"] = int(num_threads)
         self.path = Path(path)
-        self._it = interpreter_cls(**kwargs)
-        self._it.allocate_tensors()
+        with _quiet_native_info():
+            self._it = interpreter_cls(**kwargs)
+            self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]
         self.input_index = inp["index"]
         self.input_shape = tuple(int(s) for s in inp["shape"])  # (1, H, W, 3)
