@@ -5,6 +5,9 @@
 #   bash tools/setup.sh            # live app + training (the README's main job)
 #   bash tools/setup.sh test       # the same plus the test tools (what CI runs)
 #   EXTRAS=live bash tools/setup.sh  # a kiosk: no PyTorch
+#
+# Package versions come from tools/constraints.txt (what the suite was last green on); CONSTRAINTS=FILE
+# uses another file, CONSTRAINTS= none (whatever pyproject.toml's ranges resolve to today).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +38,10 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $($python --version)"
   "$python" -m venv .venv
 fi
-echo "[setup] installing dtsvibe-live[$extras] into .venv"
+constraints="${CONSTRAINTS-tools/constraints.txt}"
+pin_args=()
+[ -n "$constraints" ] && pin_args=(-c "$constraints")
+echo "[setup] installing dtsvibe-live[$extras] into .venv${constraints:+ (versions pinned by $constraints)}"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[$extras]"
+.venv/bin/python -m pip install -q "${pin_args[@]}" -e ".[$extras]"
 echo "[setup] done: $(.venv/bin/python -c 'import training, realtime, engines; print("packages import")')"
