@@ -331,11 +331,24 @@ def test_ddp_with_two_cpu_processes_equals_one_process(data_root, tmp_path):
     run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("dtsvibe-train: done") == 1  # only rank 0 speaks
-    assert "2 process(es) × 2 items = global batch 4" in run.stdout
+    assert "2 process(es) (DDP, GLOO) × 2 items = global batch 4" in run.stdout
     two = load_checkpoint(tmp_path / "two" / "last.pt")
     assert two.progress.global_step == one.progress.global_step == 3 and len(two.rng) == 2
     assert _max_difference(one.model, two.model_state) < 1e-5
     assert _max_difference(one.disc, two.discriminator_state) < 1e-5
+
+
+def test_torchrun_with_one_process_joins_the_group(data_root, tmp_path):
+    """torchrun --nproc_per_node=1 (a one-GPU machine) runs the DDP path, not the plain one: the GPU check of
+    issue 16 found NCCL never used there (gloo here; NCCL where device=cuda)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=1", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", "-m", "training.cli", "--config", "smoke", "--no-progress", "--out", str(tmp_path / "one"),
+           f"data_root={data_root}", *DDP_OVERRIDES]
+    run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "1 process(es) (DDP, GLOO) × 4 items = global batch 4" in run.stdout
+    assert load_checkpoint(tmp_path / "one" / "last.pt").progress.global_step == 3
 
 
 def _max_difference(module: torch.nn.Module, state: dict) -> float:

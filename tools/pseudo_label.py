@@ -15,8 +15,10 @@ per (track, frame):
 * ``frame_id``  frame index in the video;
 * ``joints2D``  (N, 49, 3) x, y pixels + MediaPipe visibility (0 for joints MediaPipe lacks, see
   :data:`SPIN49_FROM_MEDIAPIPE`);
-* ``bbox``      (N, 4) cx, cy, w, h with w = h: the square around the visible landmarks (VIBE's convention:
-  loaders crop a square of side w × ``scale``, so with the same ``--scale`` they cut the crop the live app sees);
+* ``bbox``      (N, 4) cx, cy, w, h with w = h: the tracker's square around the person, the one the live app
+  crops (VIBE's convention: loaders crop a square of side w × ``scale``, so with the same ``--scale`` they cut
+  the crop the live app sees); the tracker's box is smoothed over frames, so in fast motion a landmark can
+  fall a little outside it;
 * ``img_name``  the frame saved as ``frames/<stem>/<frame:06d>.jpg``, relative to OUT (pass OUT as the
   loader's ``image_root``); with ``--crops`` the person crop ``crops/<vid_name>/<frame:06d>.jpg``
   instead, and then ``joints2D`` and ``bbox`` are in the crop's pixels;

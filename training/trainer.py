@@ -99,6 +99,8 @@ class DistInfo:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    #: A process group was joined (under torchrun, even with one process): the model is wrapped in DDP.
+    joined: bool = False
 
     @property
     def main(self) -> bool:
@@ -106,24 +108,26 @@ class DistInfo:
 
     @property
     def distributed(self) -> bool:
-        return self.world > 1
+        return self.joined or self.world > 1
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group described by torchrun's environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` …).
 
-    Single process (no ``WORLD_SIZE`` or 1): nothing to join. Backend: NCCL when training on CUDA, gloo otherwise.
+    Not launched by torchrun (no ``WORLD_SIZE``): nothing to join. Under torchrun the group is joined even with
+    one process (``--nproc_per_node=1`` on a one-GPU machine runs the same DDP and NCCL path as eight).
+    Backend: NCCL when training on CUDA, gloo otherwise.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if "WORLD_SIZE" not in os.environ:
         return DistInfo()
+    world = int(os.environ["WORLD_SIZE"])
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
     if not dist.is_initialized():
         cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
         if cuda:
             torch.cuda.set_device(local)
         dist.init_process_group(backend="nccl" if cuda else "gloo", init_method="env://")
-    return DistInfo(rank=rank, world=world, local_rank=local)
+    return DistInfo(rank=rank, world=world, local_rank=local, joined=True)
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -541,7 +545,9 @@ class Trainer:
         p = self.progress
         phases = (self.cfg.main_phase, self.cfg.refinement_phase)
         per = self.cfg.batch_size // self.dist.world
-        self.log(f"training on {self.device.type}: {self.dist.world} process(es) × {per} items = global batch "
+        group = f" (DDP, {dist.get_backend().upper()})" if self.dist.joined else ""
+        amp = ", fp16 mixed precision" if self.amp else ""
+        self.log(f"training on {self.device.type}{amp}: {self.dist.world} process(es){group} × {per} items = global batch "
                  f"{self.cfg.batch_size}; Ladv {'on' if self.use_adv else 'off'}; from {p.phase_name} step {p.global_step}")
         while p.phase < len(phases):
             if phases[p.phase].enabled:
