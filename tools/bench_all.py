@@ -139,7 +139,8 @@ def tensorrt_line() -> str:
     except ImportError as exc:
         return (f"**TensorRT FP16: skipped** — `import tensorrt` fails here ({exc}); this machine has no NVIDIA GPU. "
                 "On a GPU machine with `pip install -e .[trt]`, this same command builds the FP16 plans and times them "
-                "next to ONNX Runtime in section 2.")
+                "next to ONNX Runtime in section 2. What ran on the one GPU machine lent so far (an H200 without TensorRT, "
+                "which it could not install) is in [gpu_check.md](gpu_check.md).")
     return "TensorRT imports here: its FP16 plans are timed next to ONNX Runtime in section 2 (`tools/bench_engines.py`)."
 
 
