@@ -204,6 +204,22 @@ def test_detects_the_person_with_landmarks_inside_the_box(portrait_frame):
     assert lm.xy[11:13, 1].mean() < lm.xy[23:25, 1].mean() < lm.xy[27:29, 1].mean()
     people = MultiPersonPose(det, est).process(portrait_frame, 0)
     assert [p.id for p in people] == [0]
+    # The model's other outputs come with the landmarks (the model issue's V-CNN features share this one pass).
+    world = lm.world
+    assert world.shape == (33, 3) and np.isfinite(world).all()
+    assert np.linalg.norm(world[23:25].mean(0)) < 0.05  # metres, origin between the hips
+    torso = np.linalg.norm(world[11:13].mean(0) - world[23:25].mean(0))
+    assert 0.3 < torso < 0.8  # a grown-up's shoulder-to-hip distance in metres
+    assert world[11:13, 1].mean() < world[23:25, 1].mean() < world[27:29, 1].mean()  # y down, like the image
+    assert lm.heatmaps.shape == (64, 64, 39) and lm.segmentation.shape == (256, 256)
+    to_input = lm.roi.to_input(256)  # frame pixels → the model's 256² input
+    for j in np.flatnonzero(vis)[:10]:  # each visible landmark's heatmap peaks where the landmark is
+        peak = np.unravel_index(np.argmax(lm.heatmaps[:, :, j]), (64, 64))
+        at = to_input[:, :2] @ lm.xy[j] + to_input[:, 2]
+        assert np.abs((np.array(peak[::-1]) + 0.5) * 4 - at).max() < 16, j
+    inside_mask = [lm.segmentation[int(np.clip(y, 0, 255)), int(np.clip(x, 0, 255))] > 0
+                   for x, y in (lm.xy[vis] @ to_input[:, :2].T + to_input[:, 2])]
+    assert np.mean(inside_mask) > 0.6  # most visible landmarks lie on the person's mask
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from .blazepose import LANDMARK_INPUT, LANDMARK_VALUES, NUM_RAW_LANDMARKS, Roi, 
 from .runtime import LANDMARK_MODEL, TFLiteModel, mediapipe_model
 
 NUM_LANDMARKS = 33
+#: Side of the landmark model's heatmap grid (64 × 64 cells over its 256² input).
+HEATMAP_SIZE = 64
 
 
 @dataclass
@@ -24,6 +26,11 @@ class Landmarks:
         score: the model's pose-presence score 0‥1. roi: the region the model saw.
         aux_xy: ``(2, 2)`` the auxiliary alignment points (mid-hip, body-size point) that give the
         next frame's region (:meth:`next_roi`).
+        world: ``(33, 3)`` the model's world landmarks: metres, origin between the hips, axes of the
+        region (x right, y down, z away from the camera, as MediaPipe's ``pose_world_landmarks``).
+        heatmaps: ``(64, 64, 39)`` the model's landmark heatmaps, in the region's input square (the 256²
+        crop, 4 px a cell), 33 body + 6 auxiliary. segmentation: ``(256, 256)`` the person mask logits,
+        in the same input square. None where the model lacks the output.
     """
 
     xy: np.ndarray
@@ -33,6 +40,9 @@ class Landmarks:
     score: float
     roi: Roi
     aux_xy: np.ndarray
+    world: Optional[np.ndarray] = None
+    heatmaps: Optional[np.ndarray] = None
+    segmentation: Optional[np.ndarray] = None
 
     def box(self, min_visibility: float = 0.5) -> Optional[np.ndarray]:
         """Tight ``(x0, y0, x1, y1)`` box of the landmarks visible above ``min_visibility`` (None if none)."""
@@ -65,6 +75,7 @@ class LandmarkEstimator:
         )
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0  # model range [0, 1]
         outputs = self.model(x[None])
+        by_size = {o.size: o for o in outputs[2:]}  # the three other outputs differ in size
         raw = outputs[0].reshape(NUM_RAW_LANDMARKS, LANDMARK_VALUES)
         score = float(np.asarray(outputs[1]).reshape(-1)[0])
         back = roi.from_input(side)  # 2×3
@@ -78,7 +89,18 @@ class LandmarkEstimator:
             score=score,
             roi=roi,
             aux_xy=xy[NUM_LANDMARKS : NUM_LANDMARKS + 2].astype(np.float32),
+            world=_reshaped(by_size.get(NUM_RAW_LANDMARKS * 3), (NUM_RAW_LANDMARKS, 3), NUM_LANDMARKS),
+            heatmaps=_reshaped(by_size.get(HEATMAP_SIZE**2 * NUM_RAW_LANDMARKS), (HEATMAP_SIZE, HEATMAP_SIZE, NUM_RAW_LANDMARKS)),
+            segmentation=_reshaped(by_size.get(side * side), (side, side)),
         )
+
+
+def _reshaped(array: Optional[np.ndarray], shape: tuple[int, ...], rows: Optional[int] = None) -> Optional[np.ndarray]:
+    """``array`` as ``shape`` (its first ``rows`` rows), or None when the model lacks that output."""
+    if array is None:
+        return None
+    out = np.asarray(array).reshape(shape)
+    return out[:rows] if rows is not None else out
 
 
 def _as_roi(region) -> Roi:
