@@ -68,7 +68,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     from engines import EngineSession
     from engines.defaults import default_bundle
 
-    from .detection import LandmarkEstimator, MultiPersonPose, PersonDetector, PersonTracker
+    from .detection import MultiPersonPose
     from .outputs import ResultWriter, VideoRecorder
     from .person_inputs import PersonInputs
     from .pipeline import CropFlow, DetectTrack, Inference, LivePipeline, Outputs
@@ -85,9 +85,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     log(f"engine: {session.backend} on {session.device}, {session.precision_label} "
         f"({session.manifest.model_name}, streams {'+'.join(session.streams)})")
     t = cfg.tracking
-    pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(),
-                           PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
-                           detect_every=t.detect_every)
+    pose = MultiPersonPose.from_tracking(t)
     builder = PersonInputs(session.manifest.crop_size, session.streams, session.manifest.flow_provider, t.crop_scale)
     sinks = []
     if cfg.out_dir:

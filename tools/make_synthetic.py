@@ -2,11 +2,18 @@
 """Write synthetic training clips to tar shards, or measure the generator's throughput.
 
     python tools/make_synthetic.py --out data/synthetic --clips 2000 --shard-size 64 --seed 0 --crop 224
-    python tools/make_synthetic.py --benchmark --crop 224 --clips 12      # frames/s table, writes nothing
+    python tools/make_synthetic.py --out data/synthetic_mp --clips 4000 --crop 128 --blazepose   # + MediaPipe in the loop
+    python tools/make_synthetic.py --benchmark --crop 224 --clips 12 [--blazepose]  # frames/s table, writes nothing
 
 Each clip is ``--seq-len`` frames (default 16) of ``--crop``² person crops with exact optical flow,
 SMPL labels, 3D/2D joints (see ``training/synthetic/dataset.py`` for the format). Read them back
-with ``training.synthetic.SyntheticShardDataset(DIR)``.
+with ``training.synthetic.SyntheticShardDataset(DIR)``. Writing resumes where it stopped (complete
+shards are kept).
+
+``--blazepose`` plays every clip through BlazePose as ``dtsvibe-live`` runs it on a camera — the live
+config's detector, regions, following and tracker (``MultiPersonPose.from_tracking``), a fresh tracker
+per clip — and stores what the landmark model said about the labelled person beside the exact labels
+(``mp_*`` arrays, crop-normalised like ``kp2d``: see :func:`blazepose_annotator`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -39,14 +47,53 @@ def _motion(args: argparse.Namespace, cfg: SyntheticConfig):
     return amass_motion_source(args.amass, cfg.fps) if args.amass else None
 
 
+def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64):
+    """``annotate(clip)``: adds BlazePose's view of the labelled person, as the live app gets it.
+
+    Arrays added (T frames, S the crop side): ``mp_found`` (T,) bool; ``mp_landmarks`` (T, 33, 5): x, y in
+    normalised crop coordinates (as ``kp2d``), z in the same units, visibility, presence; ``mp_world`` (T, 33, 3)
+    metres, hip-centred; ``mp_score`` (T,); ``mp_roi`` (T, 4): the model's region, centre x, y and side in
+    normalised crop units, rotation in radians; ``mp_heatmaps`` (T, 39, h, h) float16; ``mp_segmentation``
+    (T, m, m) uint8 (both in the region's square). Zeros where BlazePose did not find the person."""
+    from realtime.config import load_live_config
+    from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector
+    from realtime.detection.clip_landmarks import landmarks_of_person
+    from training.synthetic.geometry import norm_to_pixel, pixel_to_norm
+
+    tracking = load_live_config("default").tracking
+    detector, estimator = PersonDetector(), LandmarkEstimator()
+
+    def annotate(clip: dict) -> None:
+        s = clip["rgb"].shape[1]
+        kp = clip["kp2d_mediapipe33"]
+        person = np.concatenate([norm_to_pixel(kp[..., :2], s), kp[..., 2:]], -1)
+        res = landmarks_of_person(clip["rgb"], person, MultiPersonPose.from_tracking(tracking, detector, estimator),
+                                  heatmap_size, mask_size)
+        found = res.found
+        res.landmarks[found, :, :2] = pixel_to_norm(res.landmarks[found, :, :2], s)
+        res.landmarks[..., 2] *= 2.0 / s
+        res.roi[found, :2] = pixel_to_norm(res.roi[found, :2], s)
+        res.roi[:, 2] *= 2.0 / s
+        clip.update(res.arrays())
+
+    return annotate
+
+
 def benchmark(args: argparse.Namespace) -> None:
     cfg = _config(args)
     gen = SyntheticGenerator(args.seed, cfg, motion_source=_motion(args, cfg))
+    annotate = blazepose_annotator(args.heatmap_size, args.mask_size) if args.blazepose else None
     gen.clip(10**6)  # warm-up: GL context, shader compilation, video frames
-    times = {"generate": [], "to_tensors": [], "encode": []}
+    times = {"generate": [], "blazepose": [], "to_tensors": [], "encode": []}
+    found = []
     for i in tqdm(range(args.clips), desc="benchmark", unit="clip"):
         t0 = time.perf_counter()
         clip = gen.clip(i)
+        t1 = time.perf_counter()
+        if annotate is not None:
+            annotate(clip)
+            found.append(clip["mp_found"].mean())
+        times["blazepose"].append(time.perf_counter() - t1)
         t1 = time.perf_counter()
         clip_to_sample(clip)
         t2 = time.perf_counter()
@@ -57,18 +104,21 @@ def benchmark(args: argparse.Namespace) -> None:
         times["encode"].append(t3 - t2)
     frames = args.clips * cfg.seq_len
     load = os.getloadavg()
-    gen_s = sum(times["generate"])
+    gen_s = sum(times["generate"]) + sum(times["blazepose"])
     print()
     print(f"synthetic generator benchmark: {args.clips} clips × {cfg.seq_len} frames at {cfg.crop_size}×{cfg.crop_size}, "
           f"with flow; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f}")
     print(f"{'stage':<28}{'ms/clip':>10}{'ms/frame':>10}{'frames/s':>10}")
     rows = [
-        ("generate (render+labels)", gen_s),
+        ("generate (render+labels)", sum(times["generate"])),
+        *([("+ BlazePose in the loop", gen_s)] if annotate is not None else []),
         ("+ to tensors (on the fly)", gen_s + sum(times["to_tensors"])),
         ("+ encode shard (PNG+npz)", gen_s + sum(times["encode"])),
     ]
     for name, total in rows:
         print(f"{name:<28}{1000 * total / args.clips:>10.1f}{1000 * total / frames:>10.2f}{frames / total:>10.1f}")
+    if found:
+        print(f"BlazePose found the labelled person in {100 * np.mean(found):.1f} % of the frames")
 
 
 def main(argv=None) -> int:
@@ -82,6 +132,9 @@ def main(argv=None) -> int:
     p.add_argument("--num-betas", type=int, default=10, choices=range(1, 17), metavar="{1..16}")
     p.add_argument("--no-video-backgrounds", action="store_true", help="procedural backgrounds only")
     p.add_argument("--amass", type=Path, help="folder of AMASS .npz motions (default: procedural motions)")
+    p.add_argument("--blazepose", action="store_true", help="MediaPipe in the loop: store BlazePose's outputs per frame (mp_* arrays)")
+    p.add_argument("--heatmap-size", type=int, default=16, choices=[4, 8, 16, 32, 64], help="with --blazepose: heatmaps pooled to this side")
+    p.add_argument("--mask-size", type=int, default=64, help="with --blazepose: segmentation mask resized to this side")
     p.add_argument("--benchmark", action="store_true", help="print a throughput table and write nothing")
     args = p.parse_args(argv)
     if args.benchmark:
@@ -93,8 +146,12 @@ def main(argv=None) -> int:
     args.clips = args.clips or 1000
     cfg = _config(args)
     with tqdm(total=args.clips, desc="synthetic clips", unit="clip") as bar:
+        annotation = ({"blazepose": "MultiPersonPose.from_tracking(live default tracking), fresh tracker per clip",
+                       "heatmap_size": args.heatmap_size, "mask_size": args.mask_size} if args.blazepose else None)
         path = write_shards(args.out, args.clips, args.shard_size, args.seed, cfg, progress=bar.update,
-                            motion_source=_motion(args, cfg))
+                            motion_source=_motion(args, cfg),
+                            annotate=blazepose_annotator(args.heatmap_size, args.mask_size) if args.blazepose else None,
+                            annotation=annotation)
     print(f"wrote {args.clips} clips to {path.parent} (manifest {path.name})")
     return 0
 

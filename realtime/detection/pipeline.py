@@ -82,6 +82,18 @@ class MultiPersonPose:
         #: Detector passes run so far (the rest of the frames followed their people).
         self.detector_runs = 0
 
+    @classmethod
+    def from_tracking(cls, tracking, detector: Optional[PersonDetector] = None,
+                      estimator: Optional[LandmarkEstimator] = None) -> "MultiPersonPose":
+        """The detector, landmark model and tracker as the live app runs them, from the live config's
+        ``tracking`` section (``realtime.config.TrackingConfig``): one assembly for live, calibration and
+        the generator's MediaPipe-in-the-loop labels. Pass ``detector``/``estimator`` to reuse loaded models
+        with a fresh tracker."""
+        t = tracking
+        return cls(detector or PersonDetector(), estimator or LandmarkEstimator(),
+                   PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
+                   detect_every=t.detect_every)
+
     def _accept(self, lm: Landmarks, found: list[Landmarks]) -> bool:
         if lm.score < self.min_pose_score or lm.box(self.box_visibility) is None:
             return False

@@ -25,7 +25,9 @@ intrinsics), ``bbox`` (T, 3) (crop box in the virtual image), ``K`` (3, 3), ``R`
 **Shard format** (``format = "dtsvibe-synthetic"``, version 1): ``manifest.json`` (seed, generator
 config, clip count, shard list) and ``shard-00000.tar`` … Each clip ``i`` is two tar members:
 ``{i:08d}.rgb.png`` (the T frames stacked vertically, RGB, lossless) and ``{i:08d}.npz`` (flow
-float16, mask bit-packed, every label array, ``meta`` JSON).
+float16, mask bit-packed, every label array, ``meta`` JSON, and any ``mp_*`` arrays: what BlazePose, run
+as the live app runs it, said about the person in each frame — ``tools/make_synthetic.py --blazepose``).
+Writing resumes: a shard already complete on disk is kept, not generated again.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ __all__ = [
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+#: Arrays that carry BlazePose's outputs (MediaPipe in the loop) start with this.
+MP_PREFIX = "mp_"
 FORMAT = "dtsvibe-synthetic"
 FORMAT_VERSION = 1
 _LABELS = ("pose", "betas", "transl", "cam", "kp3d", "K", "R", "t", "bbox", "crop_K", "crop_proj") + tuple(
@@ -86,6 +90,11 @@ def clip_to_sample(clip: dict[str, Any], extra_keys: bool = False) -> dict[str, 
     if extra_keys:
         for k in _EXTRA:
             out[k] = torch.from_numpy(np.asarray(clip[k], np.float32))
+    for k, v in clip.items():  # BlazePose's outputs (``mp_*``): found as bool, the mask as 0‥1, the rest float32
+        if k.startswith(MP_PREFIX):
+            v = np.asarray(v)
+            out[k] = torch.from_numpy(v.astype(bool) if k == f"{MP_PREFIX}found" else
+                                      v.astype(np.float32) / (255.0 if v.dtype == np.uint8 else 1.0))
     return out
 
 
@@ -141,6 +150,7 @@ def encode_clip(clip: dict[str, Any]) -> tuple[bytes, bytes]:
     arrays["mask"] = np.packbits(clip["mask"].astype(bool), axis=-1)
     arrays["mask_shape"] = np.array(clip["mask"].shape)
     arrays["meta"] = np.array(json.dumps(clip["meta"]))
+    arrays.update({k: v for k, v in clip.items() if k.startswith(MP_PREFIX)})
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return png.tobytes(), buf.getvalue()
@@ -154,6 +164,7 @@ def decode_clip(png: bytes, npz: bytes) -> dict[str, Any]:
     out["mask"] = np.unpackbits(z["mask"], axis=-1, count=s).astype(np.uint8).reshape(t, s, s)
     out["flow"] = z["flow"]
     out["meta"] = json.loads(str(z["meta"]))
+    out.update({k: z[k] for k in z.files if k.startswith(MP_PREFIX)})
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     out["rgb"] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).reshape(t, s, s, 3)
     return out
@@ -174,8 +185,14 @@ def write_shards(
     config: Optional[SyntheticConfig] = None,
     motion_source: Optional[MotionSource] = None,
     progress: Optional[Callable[[int], None]] = None,
+    annotate: Optional[Callable[[dict[str, Any]], None]] = None,
+    annotation: Optional[dict[str, Any]] = None,
 ) -> Path:
-    """Generate clips ``0 … num_clips−1`` of ``seed`` into tar shards + ``manifest.json``; returns its path."""
+    """Generate clips ``0 … num_clips−1`` of ``seed`` into tar shards + ``manifest.json``; returns its path.
+
+    ``annotate(clip)`` adds arrays to each clip before it is written (``mp_*``: BlazePose's outputs);
+    ``annotation`` describes it in the manifest. A shard file already there with its clips is kept (resume
+    after an interruption: clips are deterministic per (seed, index), so the result is the same)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = config or SyntheticConfig()
@@ -185,16 +202,23 @@ def write_shards(
     for first in range(0, num_clips, shard_size):
         count = min(shard_size, num_clips - first)
         name = f"shard-{first // shard_size:05d}.tar"
+        shards.append({"file": name, "first": first, "count": count})
+        if _complete(out / name, first, count):
+            if progress is not None:
+                progress(count)
+            continue
         tmp = out / (name + ".part")
         with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
             for i in range(first, first + count):
-                png, npz = encode_clip(gen.clip(i))
+                clip = gen.clip(i)
+                if annotate is not None:
+                    annotate(clip)
+                png, npz = encode_clip(clip)
                 _add(tar, f"{i:08d}.rgb.png", png)
                 _add(tar, f"{i:08d}.npz", npz)
                 if progress is not None:
                     progress(1)
         os.replace(tmp, out / name)
-        shards.append({"file": name, "first": first, "count": count})
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -206,12 +230,25 @@ def write_shards(
         "num_betas": cfg.num_betas,
         "config": cfg.to_dict(),
         "custom_motion_source": motion_source is not None,
+        "annotation": annotation,
         "shards": shards,
         "seconds": round(time.time() - t0, 2),
     }
     path = out / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1))
     return path
+
+
+def _complete(path: Path, first: int, count: int) -> bool:
+    """Whether the shard file at ``path`` holds clips ``first … first+count−1`` (two members each)."""
+    if not path.is_file():
+        return False
+    try:
+        with tarfile.open(path, "r") as tar:
+            names = set(tar.getnames())
+    except (tarfile.TarError, OSError):
+        return False
+    return all(f"{i:08d}.rgb.png" in names and f"{i:08d}.npz" in names for i in range(first, first + count))
 
 
 class SyntheticShardDataset(Dataset):
