@@ -102,4 +102,4 @@ def _store(out: ClipLandmarks, i: int, lm: Landmarks, heatmap_size: int, mask_si
         out.heatmaps[i] = np.moveaxis(pooled, -1, 0).astype(np.float16)
     if lm.segmentation is not None:
         small = cv2.resize(lm.segmentation.astype(np.float32), (mask_size, mask_size), interpolation=cv2.INTER_AREA)
-        out.segmentation[i] = np.round(255.0 / (1.0 + np.exp(-small))).astype(np.uint8)
+        out.segmentation[i] = np.round(127.5 * (1.0 + np.tanh(small / 2.0))).astype(np.uint8)  # sigmoid, no overflow
