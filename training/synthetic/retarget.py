@@ -31,7 +31,7 @@ from .bvh import BvhSkeleton, forward_kinematics, read_bvh
 
 __all__ = [
     "CMU_TO_SMPL", "CMU_REFERENCE_POINTS", "MAJOR_JOINTS", "RetargetResult", "retarget_cmu",
-    "retarget_bvh_file", "rest_joints", "cmu_skeleton_rest", "body_joints", "retarget_error",
+    "retarget_bvh_file", "rest_joints", "cmu_skeleton_rest", "body_joints", "aligned_joint_error", "cmu_points", "retarget_error",
 ]
 
 J = {n: i for i, n in enumerate(SMPL_JOINTS)}
@@ -148,8 +148,8 @@ def _min_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
 
 
-def _cmu_points(skel: BvhSkeleton, pos: np.ndarray) -> np.ndarray:
-    """CMU reference points of MAJOR_JOINTS: (F, 15, 3)."""
+def cmu_points(skel: BvhSkeleton, pos: np.ndarray) -> np.ndarray:
+    """CMU reference points of MAJOR_JOINTS from FK positions pos (F, J, 3) → (F, 15, 3), BVH units."""
     cols = []
     for name in MAJOR_JOINTS:
         parts = [skel.index(p) for p in CMU_REFERENCE_POINTS[name].split("+")]
@@ -167,7 +167,7 @@ def retarget_cmu(
     step 4: exact decimation of 120 fps capture, which is smooth at that rate).
     """
     # Scale: least squares of the T-pose's reference points (centred on the pelvis) onto the rest body's.
-    cmu0 = _cmu_points(skel, pos[:1])[0]
+    cmu0 = cmu_points(skel, pos[:1])[0]
     body0 = rest[[J[n] for n in MAJOR_JOINTS]]
     a, b = cmu0 - cmu0[0], body0 - body0[0]
     scale = float((a * b).sum() / (a * a).sum())
@@ -192,7 +192,7 @@ def retarget_cmu(
     local[:, 1:] = np.swapaxes(world[:, parents], -1, -2) @ world[:, 1:]
     pose = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(keep), 24, 3)
 
-    points = _cmu_points(skel, pos[keep]) * scale
+    points = cmu_points(skel, pos[keep]) * scale
     # The body's pelvis joint sits a little above its hips' mid-point; carry that offset with the root.
     pelvis_over_hips = rest[0] - 0.5 * (rest[J["left_hip"]] + rest[J["right_hip"]])
     pelvis_target = points[:, 0] + world[:, 0] @ pelvis_over_hips
@@ -207,19 +207,22 @@ def retarget_bvh_file(path, rest: np.ndarray, step: int = 4) -> RetargetResult:
     return retarget_cmu(skel, rot, pos, motion.fps, rest, step)
 
 
-def retarget_error(result: RetargetResult, rest: np.ndarray) -> dict[str, float]:
-    """Per-clip error of the posed body's joints against the CMU points, metres.
-
-    Both skeletons are centred per frame on their hips' mid-point (root alignment), then the CMU
-    points take the one scale per clip that fits them best (least squares). Returns
-    ``{"mean": …, "max_frame": worst per-frame mean, "scale": clip scale factor, <joint>: mean}``.
-    """
-    bj = body_joints(rest, result.pose)[:, [J[n] for n in MAJOR_JOINTS]]
+def aligned_joint_error(body_points: np.ndarray, cmu_points: np.ndarray) -> np.ndarray:
+    """Per-frame, per-joint distances (T, 15) between body points and CMU points (T, 15, 3) (MAJOR_JOINTS
+    order) after root alignment (both centred per frame on their hips' mid-point) and one least-squares
+    scale of the CMU points for the whole clip."""
     hips = [MAJOR_JOINTS.index("left_hip"), MAJOR_JOINTS.index("right_hip")]
-    bj = bj - bj[:, hips].mean(1, keepdims=True)
-    cj = result.cmu_points - result.cmu_points[:, hips].mean(1, keepdims=True)
+    bj = body_points - body_points[:, hips].mean(1, keepdims=True)
+    cj = cmu_points - cmu_points[:, hips].mean(1, keepdims=True)
     s = float((bj * cj).sum() / (cj * cj).sum())
-    err = np.linalg.norm(bj - s * cj, axis=-1)  # (T, 15)
-    out = {"mean": float(err.mean()), "max_frame": float(err.mean(1).max()), "scale": s}
+    return np.linalg.norm(bj - s * cj, axis=-1)
+
+
+def retarget_error(result: RetargetResult, rest: np.ndarray) -> dict[str, float]:
+    """Per-clip error (metres) of the posed body's joints (rest joints ``rest``) against the CMU points,
+    see :func:`aligned_joint_error`: ``{"mean", "max_frame" (worst per-frame mean), <joint>: mean}``."""
+    bj = body_joints(rest, result.pose)[:, [J[n] for n in MAJOR_JOINTS]]
+    err = aligned_joint_error(bj, result.cmu_points)
+    out = {"mean": float(err.mean()), "max_frame": float(err.mean(1).max())}
     out.update({n: float(err[:, i].mean()) for i, n in enumerate(MAJOR_JOINTS)})
     return out
