@@ -21,7 +21,7 @@ COVERAGE_LABELS = {
     "torso_pitch_45": "torso pitch > 45° (pelvis→neck vs world up)",
     "torso_pitch_70": "torso pitch > 70° (lying / crawling / hanging upside down)",
     "wrist_above_head": "a wrist above the head joint",
-    "turn_45_in_16": "facing turns > 45° within 16 frames (0.53 s)",
+    "turn_45_in_16": "facing turns > 45° within a 16-frame window (0.53 s; share of windows)",
     "facing_away": "facing away from the camera (generator's camera rule)",
 }
 
