@@ -3,7 +3,8 @@
 Modules: :mod:`.generator` (scene, camera, crop, labels), :mod:`.render` (headless OpenGL via Mesa
 EGL: colour, depth, face ids and exact flow), :mod:`.motion` (procedural motions, recorded-motion
 hook), :mod:`.appearance` (clothes, backgrounds), :mod:`.geometry` (camera maths),
-:mod:`.dataset` (torch data sets and the shard format).
+:mod:`.dataset` (torch data sets and the shard format), :mod:`.motion_library` (CMU mocap retargeted onto
+the body: :mod:`.bvh`, :mod:`.retarget`; coverage statistics in :mod:`.motion_coverage`).
 
     from training.synthetic import SyntheticVideoDataset, SyntheticShardDataset
     ds = SyntheticVideoDataset(seed=0, length=10000, seq_len=16, crop_size=224)
