@@ -270,14 +270,25 @@ def test_refinement_computes_flow_with_the_provider_when_data_has_none(data_root
     assert all(h["flow"] > 0 for h in trainer.history[1:])
 
 
-def test_no_amass_disables_the_discriminator_with_one_warning(tmp_path):
+def test_without_amass_the_cmu_library_trains_the_discriminator(tmp_path):
     root = write_fake_data(tmp_path, amass=False, val=False)
     messages: list[str] = []
     trainer = make_trainer(smoke_config(root, tmp_path / "runs"), log=messages.append)
-    warnings = [m for m in messages if "AMASS" in m]
-    assert len(warnings) == 1 and "disabled" in warnings[0] and "\n" not in warnings[0]
-    assert trainer.disc is None and not trainer.adversarial_active
+    notes = [m for m in messages if "CMU motion library" in m]
+    assert len(notes) == 1 and "no AMASS" in notes[0] and "\n" not in notes[0]
+    assert trainer.disc is not None and trainer.adversarial_active  # Ladv on: the paper's motion prior, real mocap
+    motion = trainer.data.motion
+    assert len(motion) > 1000 and motion[0]["pose6d"].shape == (8, 138)  # the smoke config's T = 8
     assert any("no per-pixel flow" in m for m in messages)  # feature data: refinement without Lflow
+
+
+def test_no_real_motion_disables_the_discriminator_with_one_warning(tmp_path):
+    root = write_fake_data(tmp_path, amass=False, val=False)
+    messages: list[str] = []
+    trainer = make_trainer(smoke_config(root, tmp_path / "runs", "motion_dataset=none"), log=messages.append)
+    warnings = [m for m in messages if "disabled" in m]
+    assert len(warnings) == 1 and "no real motion" in warnings[0] and "\n" not in warnings[0]
+    assert trainer.disc is None and not trainer.adversarial_active
     assert trainer._best_metric_name() == "train_loss"
 
 

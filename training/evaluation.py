@@ -220,7 +220,8 @@ def generated_sequences(
         from .synthetic.generator import SyntheticConfig, SyntheticGenerator
 
         def make_generator() -> Any:
-            return SyntheticGenerator(seed=seed, config=SyntheticConfig(seq_len=seq_len, crop_size=crop_size))
+            # the motion library's test subjects: motions never used for training
+            return SyntheticGenerator(seed=seed, config=SyntheticConfig(seq_len=seq_len, crop_size=crop_size, motion_split="test"))
 
     gen = make_generator()
     return [clip_to_sequence(gen.clip(i), f"generated/{i}", stream_names, flow_fn) for i in range(num_clips)]

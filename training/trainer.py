@@ -8,9 +8,12 @@ Schedule (weights, learning rates, T, batch size and data mix come from the conf
 2. **refinement** — the flow loss ``Lflow`` (eq. 9, on the batch's per-pixel flow) is added, the
    discriminator is removed, and a fresh Adam at ``refinement_lr`` (1e-5) trains the network.
 
-Without AMASS data (no ``.npz`` under ``data_root/<motion_dataset>``) Ladv and the discriminator are
-disabled with a one-line warning; we do not substitute the synthetic generator's procedural motion,
-because it would teach the discriminator the generator's motion prior rather than real human motion.
+Real motion for the discriminator: AMASS (``.npz`` under ``data_root/<motion_dataset>``) where it is there,
+as in the paper; otherwise the project's CMU motion library (real mocap retargeted onto the body, train
+subjects only, mirrored too; ``training/synthetic/motion_library.py``), with a one-line note. Only with
+neither (or ``motion_dataset: none``) are Ladv and the discriminator disabled, with a one-line warning; we
+never substitute the generator's procedural motion, which would teach the discriminator the generator's
+prior rather than real human motion.
 Without per-pixel flow in the data (VIBE feature files have none) the refinement runs without Lflow,
 again with a one-line warning.
 
@@ -206,13 +209,32 @@ def _motion_path(cfg: TrainConfig) -> Path:
     return p if p.is_absolute() or p.exists() else Path(cfg.data_root) / cfg.motion_dataset
 
 
+def _motion_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log):
+    """Real motion for the discriminator: AMASS under ``motion_dataset`` when it is there (the paper's), else
+    the project's CMU motion library, train split with mirrored clips (``motion_dataset: none``: nothing)."""
+    from .data import AmassMotionDataset, library_motion_windows
+
+    if cfg.motion_dataset == "none":
+        return None
+    motion = _motion_path(cfg)
+    if motion.exists() and any(motion.rglob("*.npz") if motion.is_dir() else [motion]):
+        return AmassMotionDataset(motion, seq_len=model_cfg.input.seq_len)
+    try:
+        windows = library_motion_windows("train", seq_len=model_cfg.input.seq_len)
+    except OSError:  # the library file is missing from this install
+        return None
+    log(f"motion discriminator: no AMASS under {motion}; using the CMU motion library "
+        f"({len(windows)} windows of {model_cfg.input.seq_len} frames, train subjects, mirrored too)")
+    return windows
+
+
 def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print) -> TrainData:
     """Training, motion and validation data from ``cfg.data_root`` (VIBE file names, see ``find_vibe_db``).
 
     Missing single data sets are skipped with a one-line note; no training db at all raises
     :class:`DataMissing` saying what to put where. Missing AMASS: ``motion`` is None.
     """
-    from .data import AmassMotionDataset, find_vibe_db
+    from .data import find_vibe_db
     from .evaluation import sequences_from_db
 
     root = Path(cfg.data_root)
@@ -238,9 +260,7 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
         raise DataMissing(f"no training db files in {root}: expected {wanted} (VIBE's preprocessed files); set data_root=DIR")
     if missing:
         log(f"note: no train db for {', '.join(missing)} in {root}; training without them")
-    motion = _motion_path(cfg)
-    if motion.exists() and any(motion.rglob("*.npz") if motion.is_dir() else [motion]):
-        data.motion = AmassMotionDataset(motion, seq_len=model_cfg.input.seq_len)
+    data.motion = _motion_data(cfg, model_cfg, log)
     for name in cfg.val_datasets:
         if name == SYNTHETIC:
             from .evaluation import generated_sequences
@@ -397,7 +417,8 @@ class Trainer:
         if not mc.discriminator.enabled or mc.loss.adv == 0:
             return False
         if self.data.motion is None or len(self.data.motion) == 0:
-            self.log(f"warning: no AMASS motion (.npz) under {_motion_path(self.cfg)}: Ladv and the motion discriminator are disabled")
+            self.log(f"warning: no real motion (no AMASS .npz under {_motion_path(self.cfg)}, no motion library): "
+                     "Ladv and the motion discriminator are disabled")
             return False
         return True
 

@@ -8,7 +8,7 @@
 * :mod:`.mixing` — batches mixing 2D-only and 3D data sets at fixed ratios, and :func:`collate`.
 """
 
-from .amass import AmassMotionDataset, body_pose_6d_from_axis_angle, list_amass_files, load_amass_npz, resample_rotations
+from .amass import AmassMotionDataset, MotionWindows, body_pose_6d_from_axis_angle, library_motion_windows, list_amass_files, load_amass_npz, resample_rotations
 from .crops import crop_image, crop_square, normalise_keypoints
 from .mixing import MixedBatchSampler, MixedDataset, batch_counts, build_mixed_loader, collate
 from .vibe_format import NUM_KEYPOINTS, VibeDbError, find_vibe_db, read_vibe_db, validate_vibe_db, write_vibe_db
@@ -17,6 +17,8 @@ from .windows import make_windows, resolve_stride, segment_bounds
 
 __all__ = [
     "AmassMotionDataset",
+    "MotionWindows",
+    "library_motion_windows",
     "MixedBatchSampler",
     "MixedDataset",
     "NUM_KEYPOINTS",

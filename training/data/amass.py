@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from ..body.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from .windows import resolve_stride, segment_windows
 
-__all__ = ["AmassMotionDataset", "AmassSequence", "body_pose_6d_from_axis_angle", "list_amass_files", "load_amass_npz", "resample_rotations", "to_smpl_pose"]
+__all__ = ["AmassMotionDataset", "AmassSequence", "MotionWindows", "library_motion_windows", "body_pose_6d_from_axis_angle", "list_amass_files", "load_amass_npz", "resample_rotations", "to_smpl_pose"]
 
 NUM_SMPL_JOINTS = 24
 _FPS_KEYS = ("mocap_framerate", "mocap_frame_rate")
@@ -165,38 +165,22 @@ def body_pose_6d_from_axis_angle(pose: torch.Tensor) -> torch.Tensor:
     return matrix_to_rot6d(mats).flatten(-2)
 
 
-class AmassMotionDataset(Dataset):
-    """T-frame windows of AMASS motion at ``fps`` (default 30, VIBE's rate).
+class MotionWindows(Dataset):
+    """T-frame windows of recorded motion for the motion discriminator, from sequences already at the
+    training frame rate: ``poses`` list of (N_i, 72) axis-angle, ``betas`` list of (B,) (or None: zeros).
 
-    Args:
-        source: a folder (searched recursively for ``.npz``), one file, or a list of files.
-        fps: target frame rate; seq_len: T; stride / overlap: window step (default T).
+    Items as described in the module docstring. :class:`AmassMotionDataset` reads AMASS files into it;
+    :func:`library_motion_windows` the project's CMU motion library (the paper's AMASS role where AMASS
+    is not at hand)."""
 
-    Sequences are held in memory as float32 axis-angle (all of AMASS at 30 fps: about 1.5 GB); 6D is
-    computed per item.
-    """
-
-    def __init__(
-        self,
-        source: Union[PathLike, Sequence[PathLike]],
-        fps: float = 30.0,
-        seq_len: int = 16,
-        stride: Optional[int] = None,
-        overlap: Optional[int] = None,
-    ) -> None:
-        self.fps, self.seq_len = float(fps), int(seq_len)
+    def __init__(self, poses: Sequence[np.ndarray], betas: Optional[Sequence[np.ndarray]] = None, seq_len: int = 16,
+                 stride: Optional[int] = None, overlap: Optional[int] = None, num_betas: int = 10) -> None:
+        self.seq_len = int(seq_len)
         self.stride = resolve_stride(self.seq_len, stride, overlap)
-        self.files = list_amass_files(source)
-        self.poses: list[np.ndarray] = []
-        self.betas: list[np.ndarray] = []
-        index: list[tuple[int, int]] = []
-        for path in self.files:
-            seq = load_amass_npz(path)
-            pose = resample_rotations(seq.pose, seq.fps, self.fps)
-            k = len(self.poses)
-            self.poses.append(pose.astype(np.float32))
-            self.betas.append(seq.betas.astype(np.float32))
-            index.extend((k, int(s)) for s in segment_windows(len(pose), self.seq_len, self.stride))
+        self.poses = [np.asarray(p, np.float32).reshape(len(p), -1) for p in poses]
+        zeros = np.zeros(num_betas, np.float32)
+        self.betas = [np.asarray(b, np.float32) for b in betas] if betas is not None else [zeros] * len(self.poses)
+        index = [(k, int(s)) for k, pose in enumerate(self.poses) for s in segment_windows(len(pose), self.seq_len, self.stride)]
         #: (W, 2): sequence index, first frame of each window.
         self.index = np.array(index, np.int64).reshape(-1, 2)
 
@@ -213,3 +197,39 @@ class AmassMotionDataset(Dataset):
             "betas": torch.from_numpy(np.repeat(self.betas[k][None], self.seq_len, axis=0)),
             "seq_index": k,
         }
+
+
+class AmassMotionDataset(MotionWindows):
+    """T-frame windows of AMASS motion at ``fps`` (default 30, VIBE's rate).
+
+    Args:
+        source: a folder (searched recursively for ``.npz``), one file, or a list of files.
+        fps: target frame rate; seq_len: T; stride / overlap: window step (default T).
+    """
+
+    def __init__(
+        self,
+        source: Union[PathLike, Sequence[PathLike]],
+        fps: float = 30.0,
+        seq_len: int = 16,
+        stride: Optional[int] = None,
+        overlap: Optional[int] = None,
+    ) -> None:
+        self.fps = float(fps)
+        self.files = list_amass_files(source)
+        poses, betas = [], []
+        for path in self.files:
+            seq = load_amass_npz(path)
+            poses.append(resample_rotations(seq.pose, seq.fps, self.fps))
+            betas.append(seq.betas)
+        super().__init__(poses, betas, seq_len, stride, overlap)
+
+
+def library_motion_windows(split: str = "train", seq_len: int = 16, mirror: bool = True,
+                           stride: Optional[int] = None) -> MotionWindows:
+    """Windows of the project's CMU motion library (``training/synthetic/assets/cmu_motion.npz``, 30 fps),
+    one ``split`` (subjects never mixed across splits), with the mirrored clips when ``mirror``."""
+    from ..synthetic.motion_library import load_motion_library
+
+    clips = load_motion_library().clips(split, mirror=mirror)
+    return MotionWindows([c.pose.reshape(len(c.pose), -1) for c in clips], None, seq_len, stride)

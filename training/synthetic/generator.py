@@ -128,6 +128,13 @@ class SyntheticConfig:
     texture_size: int = 512
     pixel_noise: float = 3.0  # max std of added Gaussian noise (intensity levels)
     min_depth: float = 1.2  # no vertex of the person nearer than this (m)
+    #: Where the labelled person's motion comes from (unless a ``motion_source`` is given): "library" = the
+    #: CMU motion library (real mocap, random heading and mirroring) with ``p_procedural`` of the clips
+    #: procedural; "procedural" = procedural only. ``motion_split``: the library's subjects to draw from
+    #: (train for training data, test for the held-out benchmark: the two never share a subject).
+    motion: str = "library"
+    p_procedural: float = 0.25
+    motion_split: str = "train"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,6 +158,7 @@ class SyntheticGenerator:
         self.cfg = config or SyntheticConfig()
         self.body = body or BodyModel.open()
         self.motion_source = motion_source
+        self.library_source = self._library_source() if motion_source is None else None
         if self.cfg.num_betas > self.body.num_betas:
             raise ValueError(f"num_betas={self.cfg.num_betas} but the body model has {self.body.num_betas}")
         b = self.body
@@ -216,11 +224,23 @@ class SyntheticGenerator:
         pool = torch.cat([joints, landmarks], 1)
         return verts.double().numpy(), pool.double().numpy()
 
+    def _library_source(self) -> Optional[MotionSource]:
+        if self.cfg.motion == "procedural":
+            return None
+        if self.cfg.motion != "library":
+            raise ValueError(f"SyntheticConfig.motion must be 'library' or 'procedural', got {self.cfg.motion!r}")
+        from .motion_library import load_motion_library
+
+        return load_motion_library().motion_source(self.cfg.motion_split)
+
     def _motion(self, rng: np.random.Generator, labelled: bool):
         t = self.cfg.seq_len
         if labelled and self.motion_source is not None:
             pose, transl = as_motion(self.motion_source(rng, t, self.cfg.fps), t)
             return pose, transl, "source", transl is None
+        if labelled and self.library_source is not None and rng.random() >= self.cfg.p_procedural:
+            pose, transl = as_motion(self.library_source(rng, t, self.cfg.fps), t)
+            return pose, transl, "mocap", False
         pose, transl, act = procedural_motion(rng, t, self.cfg.fps)
         return pose, transl, act, True
 
