@@ -110,3 +110,63 @@ def test_make_synthetic_blazepose_cli(tmp_path):
                          "--heatmap-size", "8"]) == 0
     item = SyntheticShardDataset(tmp_path / "d")[0]
     assert item["mp_heatmaps"].shape == (2, 39, 8, 8)
+
+
+def test_training_batches_carry_blazepose_and_the_discriminator_is_on(tmp_path, annotate):
+    """dtsvibe-train on shards made with MediaPipe in the loop: the mp_* arrays reach the batches, and with no
+    AMASS the CMU motion library trains the motion discriminator (Ladv on)."""
+    from training.cli import train_main
+    from training.config import load_train_config
+    from training.trainer import Trainer, resolve_model_config
+
+    write_shards(tmp_path / "data" / "synthetic", num_clips=2, shard_size=2, seed=1,
+                 config=SyntheticConfig(seq_len=4, crop_size=S), annotate=annotate)
+    tiny = ("[input.crop_size=128, input.seq_len=4, streams.rgb.pretrained=none, streams.flow.pretrained=none, "
+            "streams.flow.provider=dis, embed_dim=64, streams.keypoints.hidden_dim=64, temporal_encoder.layers=1, "
+            "temporal_encoder.ff_dim=128, regressor.layers=1, regressor.dim=64, regressor.ff_dim=128, "
+            "discriminator.hidden_dim=64, discriminator.attention_dim=64]")
+    overrides = [f"model_overrides={tiny}", "batch_size=2", "val_datasets=[]", "main_phase.epochs=1", "main_phase.iters_per_epoch=2",
+                 "refinement_phase.enabled=false", f"data_root={tmp_path / 'data'}", f"output_dir={tmp_path / 'runs'}"]
+    cfg = load_train_config("synthetic", overrides)
+    trainer = Trainer(cfg, resolve_model_config(cfg), progress_bar=False, log=lambda m: None)
+    assert trainer.adversarial_active
+    batch = next(iter(trainer._loader(0, 0)))
+    assert batch["mp_landmarks"].shape == (2, 4, 33, 5) and batch["mp_found"].dtype == torch.bool
+    assert train_main(["--config", "synthetic", "--out", str(tmp_path / "run"), "--no-progress", *overrides]) == 0
+
+
+def _report_tool():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    spec = importlib.util.spec_from_file_location("blazepose_on_renders", ROOT / "tools" / "blazepose_on_renders.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pose_categories_of_known_bodies():
+    from scipy.spatial.transform import Rotation
+
+    from training.body import BodyModel
+
+    tool = _report_tool()
+    upright = Rotation.from_rotvec([np.pi, 0, 0])  # the generator's camera frame: y down, looking along +z
+    roots = [upright, upright * Rotation.from_rotvec([0, np.pi, 0]), upright * Rotation.from_euler("x", 60, degrees=True),
+             upright * Rotation.from_euler("x", 90, degrees=True)]
+    pose = np.zeros((4, 72), np.float32)
+    pose[:, :3] = [r.as_rotvec() for r in roots]
+    clip = {"pose": pose, "betas": np.zeros((4, 10), np.float32),
+            "R": np.repeat(Rotation.from_rotvec([np.pi, 0, 0]).as_matrix()[None], 4, 0)}  # world +y up → camera −y
+    assert tool.categories(clip, BodyModel.open()) == ["standing", "facing away", "bent over", "lying"]
+
+
+def test_blazepose_on_renders_report(tmp_path):
+    import json
+
+    assert _report_tool().main(["--clips", "1", "--seq-len", "4", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "blazepose_on_renders.json").read_text())["rows"]
+    assert sum(r["frames"] for r in rows) == 4 and all(0 <= r["found"] <= 1 for r in rows)
+    md = (tmp_path / "blazepose_on_renders.md").read_text()
+    assert all(f"| {r['category']} | {r['frames']} |" in md for r in rows)
+    assert (tmp_path / "blazepose_on_renders.png").stat().st_size > 0
