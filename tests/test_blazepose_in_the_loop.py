@@ -158,7 +158,7 @@ def test_pose_categories_of_known_bodies():
     pose[:, :3] = [r.as_rotvec() for r in roots]
     clip = {"pose": pose, "betas": np.zeros((4, 10), np.float32),
             "R": np.repeat(Rotation.from_rotvec([np.pi, 0, 0]).as_matrix()[None], 4, 0)}  # world +y up → camera −y
-    assert tool.categories(clip, BodyModel.open()) == ["standing", "facing away", "bent over", "lying"]
+    assert tool.categories(clip, BodyModel.open()) == ["standing", "facing away", "bent over", "torso horizontal"]
 
 
 def test_blazepose_on_renders_report(tmp_path):

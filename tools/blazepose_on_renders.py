@@ -5,7 +5,7 @@
 
 Generated clips (the motion library's ``--split`` subjects, a quarter procedural) are played through
 ``tools/make_synthetic.py``'s BlazePose annotator (the live tracking config, a fresh tracker per clip). Each
-frame gets a category from the labelled body's pose (first match): *lying* (torso > 70° from upright),
+frame gets a category from the labelled body's pose (first match): *torso horizontal* (torso > 70° from upright: lying, crawling, a deep bend),
 *bent over* (> 45°), *sitting / crouching* (hip flexion > 60° and knee flexion > 90°), *facing away* (the
 body faces more than 120° from the camera), *arms up* (a wrist above the head), else *standing*. Per
 category: the share of frames where BlazePose found the person, and PCK at 0.2 × torso (the 12 limb
@@ -39,7 +39,7 @@ from training.synthetic.motion_coverage import pose_flags  # noqa: E402
 
 #: MediaPipe's limb landmarks: shoulders, elbows, wrists, hips, knees, ankles.
 LIMBS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
-CATEGORIES = ("standing", "arms up", "facing away", "sitting / crouching", "bent over", "lying")
+CATEGORIES = ("standing", "arms up", "facing away", "sitting / crouching", "bent over", "torso horizontal")
 
 
 def categories(clip: dict, body: BodyModel) -> list[str]:
@@ -57,7 +57,7 @@ def categories(clip: dict, body: BodyModel) -> list[str]:
     out = []
     for t in range(len(pose)):
         if flags["torso_pitch_70"][t]:
-            out.append("lying")
+            out.append("torso horizontal")
         elif flags["torso_pitch_45"][t]:
             out.append("bent over")
         elif flags["hip_flexion_60"][t] and flags["knee_flexion_90"][t]:
