@@ -196,10 +196,10 @@ def test_training_steps_lower_the_loss():
 @pytest.fixture(scope="module")
 def clip():
     pytest.importorskip("moderngl")
-    from training.synthetic import SyntheticVideoDataset
+    from training.synthetic import SyntheticConfig, SyntheticVideoDataset
 
-    try:
-        ds = SyntheticVideoDataset(seed=5, length=1, seq_len=3, crop_size=96)
+    try:  # procedural motion: a clip that clearly moves (a slow mocap window leaves the warp nothing to show)
+        ds = SyntheticVideoDataset(seed=5, length=1, config=SyntheticConfig(seq_len=3, crop_size=96, motion="procedural"))
         return ds.clip(0)
     except Exception as e:  # pragma: no cover - no EGL on this machine
         pytest.skip(f"synthetic generator unavailable: {e}")
