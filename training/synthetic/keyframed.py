@@ -6,7 +6,7 @@ short script of keyframe poses (per-joint Euler angles in :mod:`.motion`'s left 
 held. Per clip the timings, the keyframes (small random offsets), the heading and the variant are
 random, all drawn from the clip's ``rng`` (same rng state → identical motion). The clip is a window of
 ``num_frames`` at a random start in the whole script (so most windows show a held pose or part of a
-transition).
+transition; :data:`P_HELD` of the windows are drawn around a held non-standing pose).
 
 Root translation: horizontally the feet stay where they are (mid-ankle anchored; crawling moves the
 pelvis forward at a steady pace); vertically the lowest vertex of the posed mean-shape body lies on the
@@ -56,6 +56,10 @@ KEYFRAME_LIMITS: dict[str, tuple[tuple[float, float], ...]] = {
     "neck": ((-35, 40), (-45, 45), (-25, 25)),
     "head": ((-25, 30), (-40, 40), (-20, 20)),
 }
+
+#: Share of windows centred (± half a key's span) on a key other than standing or the half-way
+#: transitions; the others start anywhere in the script.
+P_HELD = 0.6
 
 KEYFRAMED_MOTIONS = (
     "sit_chair", "sit_lean", "sit_arms", "kneel_one", "kneel_both", "crouch",
@@ -585,7 +589,13 @@ def keyframed_motion(
     act = motion or str(rng.choice(names, p=p / p.sum()))
     keys = motion_keys(rng, act)
     dur = (num_frames - 1) / fps
-    start = rng.uniform(0.0, max(script_duration(keys) - dur, 0.0))
+    held = [i for i, k in enumerate(keys) if k.name not in ("stand", "half")]
+    if held and rng.random() < P_HELD:  # around a random held pose
+        i = held[int(rng.integers(len(held)))]
+        start = key_times(keys)[i] - dur / 2 + rng.uniform(-0.5, 0.5) * (keys[i].hold + keys[i].move)
+    else:
+        start = rng.uniform(0.0, max(script_duration(keys) - dur, 0.0))
+    start = float(np.clip(start, 0.0, max(script_duration(keys) - dur, 0.0)))
     times = start + np.arange(num_frames) / fps
     yaw = rng.uniform(-np.pi, np.pi)
     pose = render_keys(keys, times, yaw)
