@@ -489,6 +489,11 @@ def pose_to_euler(pose: np.ndarray) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
     e = Rotation.from_rotvec(np.asarray(pose, np.float64).reshape(-1, 3)).as_euler("XYZ", degrees=True).reshape(-1, 24, 3)
+    # the same rotation as (a ∓ 180, ±180 − b, c ∓ 180): used when a and c both exceed 90° (b beyond ±90°)
+    sb = np.where(e[..., 1] >= 0, 180.0, -180.0)
+    alt = np.stack([e[..., 0] - np.sign(e[..., 0]) * 180, sb - e[..., 1], e[..., 2] - np.sign(e[..., 2]) * 180], -1)
+    flip = (np.abs(e[..., 0]) > 90) & (np.abs(e[..., 2]) > 90)
+    e = np.where(flip[..., None], alt, e)
     e[:, _RIGHT, 1:] *= -1.0
     return e
 
