@@ -255,7 +255,11 @@ def test_2d_joints_are_the_rendered_geometry_and_weak_perspective_fits(gen, geo)
         wp = project_weak_perspective(torch.as_tensor(clip["kp3d"]), torch.as_tensor(clip["cam"])).numpy()
         resid = np.abs(wp - clip["kp2d_spin49"][..., :2])
         assert resid.mean() < 0.03 and resid.max() < 0.15
-        assert (clip["cam"][:, 0] > 0.5).all() and (clip["cam"][:, 0] < 1.6).all()  # body fills the 1.2× crop
+        # body fills the 1.2× crop (a compact keyframed pose — crouching, sitting — has a smaller joint spread per crop)
+        from training.synthetic.keyframed import KEYFRAMED_MOTIONS
+
+        s_max = 2.5 if clip["meta"]["activity"] in KEYFRAMED_MOTIONS else 1.6
+        assert (clip["cam"][:, 0] > 0.5).all() and (clip["cam"][:, 0] < s_max).all(), clip["meta"]["activity"]
 
 
 def test_visibility_rule(gen, geo):

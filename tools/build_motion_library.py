@@ -6,11 +6,13 @@ embedded open body (mean shape; :mod:`training.synthetic.retarget`), and writes
 * the library file and its ``CMU_MOTION_NOTICE.md`` (CMU's terms and acknowledgement, verbatim from
   the source folder's SOURCES.md);
 * ``docs/motion/retarget.md``: the per-clip retargeting error table;
-* ``docs/motion/coverage.md``: pose coverage of the procedural motions vs the library;
+* ``docs/motion/coverage.md``: pose coverage of the procedural and keyframed motions, the library and
+  the generator's mix of them;
 * ``docs/motion/retarget_<clip>.png``: CMU skeleton vs posed body joints for a few clips.
 
     python tools/build_motion_library.py                 # everything
     python tools/build_motion_library.py --no-figures --clips 02_03 09_01   # a quick partial run
+    python tools/build_motion_library.py --coverage-only   # only the coverage table, from the library file
 """
 
 from __future__ import annotations
@@ -103,8 +105,12 @@ def draw_figure(path: Path, name: str, body_pts: np.ndarray, cmu_pts: np.ndarray
     plt.close(fig)
 
 
-def coverage_rows(lib_joints: np.ndarray, lib_root: np.ndarray, lib_clip_bounds, num_procedural: int, seed: int) -> dict:
-    """Coverage shares for the procedural motions (num_procedural 16-frame clips) and the library."""
+def coverage_rows(lib_joints: np.ndarray, lib_root: np.ndarray, lib_clip_bounds, num_procedural: int, seed: int,
+                  num_keyframed: int = 1000) -> dict:
+    """Coverage shares for the procedural motions (num_procedural 16-frame clips), the keyframed ones
+    (num_keyframed clips), the library, and the generator's mix of the three (``SyntheticConfig`` shares)."""
+    from training.synthetic.generator import SyntheticConfig
+    from training.synthetic.keyframed import keyframed_motion
     from training.synthetic.motion import procedural_motion
 
     rng = np.random.default_rng(seed)
@@ -113,9 +119,13 @@ def coverage_rows(lib_joints: np.ndarray, lib_root: np.ndarray, lib_clip_bounds,
     poses = [procedural_motion(rng, 16, 30.0)[0].reshape(16, 24, 3) for _ in range(num_procedural)]
     proc_pose = np.concatenate(poses)
     proc_joints = body_joints(rest, proc_pose)
+    kf = [keyframed_motion(rng, 16, 30.0) for _ in range(num_keyframed)]
+    kf_pose = np.concatenate([k[0] for k in kf]).reshape(-1, 24, 3)
+    kf_joints = body_joints(rest, kf_pose, np.concatenate([k[1] for k in kf]))
     out = {}
     for label, joints, root, windows in (
         ("procedural", proc_joints, proc_pose[:, 0], [p[:, 0] for p in poses]),
+        ("keyframed", kf_joints, kf_pose[:, 0], [k[0].reshape(16, 24, 3)[:, 0] for k in kf]),
         ("cmu", lib_joints, lib_root, [lib_root[s : s + 16] for a, n in lib_clip_bounds for s in range(a, a + n - 15, 8)]),
     ):
         flags = pose_flags(joints, root)
@@ -123,7 +133,54 @@ def coverage_rows(lib_joints: np.ndarray, lib_root: np.ndarray, lib_clip_bounds,
         row["facing_away"], row["turn_45_in_16"] = facing_away_share(windows, np.random.default_rng(seed))
         row["frames"] = int(len(joints))
         out[label] = row
+    cfg = SyntheticConfig()
+    w = {"cmu": 1 - cfg.p_procedural, "procedural": cfg.p_procedural * (1 - cfg.p_keyframed), "keyframed": cfg.p_procedural * cfg.p_keyframed}
+    out["mix"] = {k: sum(w[m] * out[m][k] for m in w) for k in out["cmu"] if k != "frames"}
+    out["mix"]["frames"] = 0
+    out["weights"] = w
     return out
+
+
+def write_coverage(args, lib_joints: np.ndarray, lib_root: np.ndarray, bounds) -> None:
+    """docs/motion/coverage.md from the library's joints (N, 24, 3), root axis-angle (N, 3) and clip
+    bounds [(start, length)]."""
+    # -- coverage ------------------------------------------------------------------------------
+    cov = coverage_rows(lib_joints, lib_root, bounds, args.procedural_clips, args.seed)
+    w = cov["weights"]
+    cov_lines = [
+        "# Pose coverage: procedural and keyframed motions, the CMU library, the generator's mix",
+        "",
+        "Written by `tools/build_motion_library.py`. Share of frames (%). Procedural: "
+        f"{args.procedural_clips} clips of 16 frames at 30 fps from `training/synthetic/motion.py` "
+        f"(`procedural_motion`, seed {args.seed}); CMU: every frame of the library ({len(lib_root)} frames, "
+        "not mirrored — mirroring changes none of these shares). Facing away: the generator places its camera "
+        "relative to the person's facing in a clip's first frame (`SyntheticConfig.p_front` = 0.65 within ±60°, "
+        "else any azimuth); the share is simulated with that rule over 16-frame windows (CMU: every 8th frame).",
+        "",
+        "Keyframed: 1000 clips of 16 frames from `training/synthetic/keyframed.py` (`keyframed_motion`, same rng). "
+        "Generator mix: the library, procedural and keyframed columns weighted by `SyntheticConfig`'s shares "
+        f"(CMU {w['cmu']:.2f}, procedural {w['procedural']:.2f}, keyframed {w['keyframed']:.2f}: "
+        "`1 − p_procedural`, `p_procedural·(1 − p_keyframed)`, `p_procedural·p_keyframed`).",
+        "",
+        "| statistic | procedural | keyframed | CMU library | generator mix |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in COVERAGE_LABELS.items():
+        cov_lines.append(f"| {label} | {100 * cov['procedural'][key]:.1f} | {100 * cov['keyframed'][key]:.1f} | "
+                         f"{100 * cov['cmu'][key]:.1f} | {100 * cov['mix'][key]:.1f} |")
+    cov_lines.append(f"| frames | {cov['procedural']['frames']} | {cov['keyframed']['frames']} | {cov['cmu']['frames']} | |")
+    (args.docs / "coverage.md").write_text("\n".join(cov_lines) + "\n")
+    print("\n".join(cov_lines[6:]))
+
+
+def coverage_only(args) -> int:
+    """Recompute docs/motion/coverage.md from the existing library file (no BVH, no retargeting)."""
+    lib = np.load(args.out)
+    pose = lib["pose"].astype(np.float64).reshape(-1, 24, 3)
+    joints = body_joints(rest_joints(BodyModel.open()), pose, lib["transl"].astype(np.float64))
+    args.docs.mkdir(parents=True, exist_ok=True)
+    write_coverage(args, joints, pose[:, 0], list(zip(lib["clip_starts"], lib["clip_lengths"])))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -135,7 +192,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--procedural-clips", type=int, default=3000, help="16-frame procedural clips for the coverage table")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--coverage-only", action="store_true", help="only rewrite docs/motion/coverage.md from the existing library")
     args = ap.parse_args(argv)
+    if args.coverage_only:
+        return coverage_only(args)
 
     files = sorted(args.source.glob("[0-9][0-9]_[0-9][0-9].bvh"))
     if args.clips:
@@ -248,27 +308,8 @@ def main(argv=None) -> int:
     print("\n".join(lines[14:]))
 
     # -- coverage ------------------------------------------------------------------------------
-    bounds = list(zip(starts, lengths))
     all_pose = np.concatenate(poses)
-    cov = coverage_rows(np.concatenate(lib_joints), all_pose[:, 0], bounds, args.procedural_clips, args.seed)
-    cov_lines = [
-        "# Pose coverage: procedural motions vs the CMU library",
-        "",
-        "Written by `tools/build_motion_library.py`. Share of frames (%). Procedural: "
-        f"{args.procedural_clips} clips of 16 frames at 30 fps from `training/synthetic/motion.py` "
-        f"(`procedural_motion`, seed {args.seed}); CMU: every frame of the library ({len(all_pose)} frames, "
-        "not mirrored — mirroring changes none of these shares). Facing away: the generator places its camera "
-        "relative to the person's facing in a clip's first frame (`SyntheticConfig.p_front` = 0.65 within ±60°, "
-        "else any azimuth); the share is simulated with that rule over 16-frame windows (CMU: every 8th frame).",
-        "",
-        "| statistic | procedural | CMU library |",
-        "|---|---:|---:|",
-    ]
-    for key, label in COVERAGE_LABELS.items():
-        cov_lines.append(f"| {label} | {100 * cov['procedural'][key]:.1f} | {100 * cov['cmu'][key]:.1f} |")
-    cov_lines.append(f"| frames | {cov['procedural']['frames']} | {cov['cmu']['frames']} |")
-    (args.docs / "coverage.md").write_text("\n".join(cov_lines) + "\n")
-    print("\n".join(cov_lines[4:]))
+    write_coverage(args, np.concatenate(lib_joints), all_pose[:, 0], list(zip(starts, lengths)))
     return 0
 
 

@@ -4,7 +4,8 @@ One clip (``T`` frames of ``S × S`` person crops) comes from one call ``generat
 clip's randomness is ``numpy.random.default_rng([seed, index])`` so the same (seed, index) gives a
 byte-identical clip on the same machine (same library versions and torch thread count).
 
-Scene (world +y up, metres, floor at y = 0): the person (procedural motion or ``motion_source``),
+Scene (world +y up, metres, floor at y = 0): the person (CMU library, procedural or keyframed motion
+(:mod:`.keyframed`: sitting on an unrendered chair, kneeling, lying, crawling…) or ``motion_source``),
 sometimes a second person (background, unlabelled), a textured wall behind them, often a textured
 floor, sometimes occluders (flat shapes between camera and person), one light (Lambert + ambient).
 A virtual ``1920 × 1080`` pinhole camera (random field of view, distance, height, azimuth) moves
@@ -88,6 +89,7 @@ from .geometry import (
     project_image,
     rotvec_to_matrix,
 )
+from .keyframed import keyframed_motion
 from .motion import MotionSource, as_motion, procedural_motion
 from .render import GLRenderer, Lighting, MeshDraw
 
@@ -135,6 +137,9 @@ class SyntheticConfig:
     motion: str = "library"
     p_procedural: float = 0.25
     motion_split: str = "train"
+    #: Share of the procedural clips (labelled person) that are keyframed motions (sitting, kneeling,
+    #: crouching, lying, crawling, stretching: :mod:`.keyframed`); the rest are :func:`procedural_motion`.
+    p_keyframed: float = 0.6
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -241,6 +246,9 @@ class SyntheticGenerator:
         if labelled and self.library_source is not None and rng.random() >= self.cfg.p_procedural:
             pose, transl = as_motion(self.library_source(rng, t, self.cfg.fps), t)
             return pose, transl, "mocap", False
+        if labelled and self.cfg.p_keyframed > 0 and rng.random() < self.cfg.p_keyframed:
+            pose, transl, act = keyframed_motion(rng, t, self.cfg.fps)
+            return pose, transl, act, True  # grounded per frame with the clip's own shape
         pose, transl, act = procedural_motion(rng, t, self.cfg.fps)
         return pose, transl, act, True
 

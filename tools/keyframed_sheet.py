@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Contact sheet of generated clips whose labelled person moves by a keyframed motion (one clip per
+motion in :data:`training.synthetic.keyframed.KEYFRAMED_MOTIONS`, the first generator index drawing it).
+
+    python tools/keyframed_sheet.py --out docs/motion/keyframed_sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tools.synthetic_sheet import sample_block  # noqa: E402
+from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
+from training.synthetic.keyframed import KEYFRAMED_MOTIONS  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("docs/motion/keyframed_sheet.png"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crop", type=int, default=160)
+    p.add_argument("--seq-len", type=int, default=16)
+    p.add_argument("--frames", type=int, default=3)
+    p.add_argument("--columns", type=int, default=3)
+    p.add_argument("--max-index", type=int, default=200)
+    args = p.parse_args(argv)
+    cfg = SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion="procedural", p_procedural=1.0, p_keyframed=1.0,
+                          p_occluder=0.0, p_second_person=0.0)
+    gen = SyntheticGenerator(args.seed, cfg)
+    frames = np.linspace(0, args.seq_len - 1, args.frames).round().astype(int).tolist()
+    found: dict[str, np.ndarray] = {}
+    for i in range(args.max_index):
+        rng = np.random.default_rng([args.seed, i])  # peek the motion without rendering: replay _motion's draws
+        rng.standard_normal(cfg.num_betas)
+        rng.random()  # p_keyframed
+        names_p = __import__("training.synthetic.keyframed", fromlist=["_SCRIPTS"])._SCRIPTS
+        pr = np.array([v[1] for v in names_p.values()])
+        act = str(rng.choice(list(names_p), p=pr / pr.sum()))
+        if act in found:
+            continue
+        clip = gen.clip(i)
+        assert clip["meta"]["activity"] == act
+        found[act] = sample_block(clip, frames)
+        print(f"#{i} {act}", flush=True)
+        if len(found) == len(KEYFRAMED_MOTIONS):
+            break
+    blocks = [found[m] for m in KEYFRAMED_MOTIONS if m in found]
+    rows = []
+    for r in range(0, len(blocks), args.columns):
+        row = blocks[r : r + args.columns]
+        while len(row) < args.columns:
+            row.append(np.full_like(blocks[0], 255))
+        rows.append(np.concatenate(row, 1))
+    sheet = np.concatenate(rows, 0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    print(f"wrote {args.out} ({sheet.shape[1]}×{sheet.shape[0]}, {len(blocks)} motions)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
