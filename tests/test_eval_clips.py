@@ -1,0 +1,43 @@
+"""tools/eval_clips.py's figures: PCK against MediaPipe, spread and jitter ratios (on made-up tracks)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("eval_clips", ROOT / "tools" / "eval_clips.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _track(rng, frames: int, ours_from_mp) -> dict:
+    mp2d = rng.uniform(100, 400, (frames, 33, 2))
+    mp3d = rng.normal(0, 0.3, (frames, 12, 3))
+    ours2d, ours3d = ours_from_mp(mp2d, mp3d)
+    return {"ours2d": list(ours2d), "ours3d": list(ours3d), "mp2d": list(mp2d), "mpvis": list(np.ones((frames, 12), bool)),
+            "mp3d": list(mp3d), "frame": list(range(frames))}
+
+
+def test_a_body_that_copies_mediapipe_scores_one():
+    tool = _tool()
+    rng = np.random.default_rng(0)
+    same = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))
+    s = tool.scores({0: same})
+    assert s["pck"] == 1.0 and abs(s["spread_ratio"] - 1) < 1e-9 and abs(s["jitter_ratio"] - 1) < 1e-9
+    assert s["frames"] == 30 and s["tracks"] == 1
+
+
+def test_a_body_stuck_in_one_pose_and_far_away_scores_low():
+    tool = _tool()
+    rng = np.random.default_rng(1)
+    stuck = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE] + 1000.0, np.repeat(m3[:1], len(m3), 0)))
+    s = tool.scores({0: stuck, 1: _track(rng, 5, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))})  # the short track is left out
+    assert s["pck"] == 0.0 and s["spread_ratio"] < 1e-9 and s["jitter_ratio"] < 1e-9 and s["tracks"] == 1
+    assert tool.scores({})["pck"] is None
