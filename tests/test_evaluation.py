@@ -18,6 +18,7 @@ from training.evaluation import (
     evaluate_checkpoints,
     evaluate_sequences,
     format_table,
+    HELDOUT_SEED,
     generated_sequences,
     sequences_from_db,
     table_markdown,
@@ -113,6 +114,23 @@ def test_generated_benchmark_uses_the_checkpoints_flow_provider():
     assert dis.inputs["flow"].shape == exact.inputs["flow"].shape == (12, 2, 64, 64)
     assert torch.all(dis.inputs["flow"][0] == 0) and not torch.allclose(dis.inputs["flow"], exact.inputs["flow"])
     assert torch.equal(dis.inputs["rgb"], exact.inputs["rgb"])
+
+
+def test_generated_benchmark_draws_the_motion_librarys_test_subjects(monkeypatch):
+    """The held-out generated benchmark moves bodies with motions of subjects never used for training."""
+    import training.synthetic.generator as generator
+
+    made = []
+
+    class Recording(StubGenerator):
+        def __init__(self, seed=0, config=None, **kw):
+            super().__init__(frames=config.seq_len, size=config.crop_size)
+            made.append((seed, config))
+
+    monkeypatch.setattr(generator, "SyntheticGenerator", Recording)
+    generated_sequences(1, 64, stream_names=("rgb",))
+    (seed, config), = made
+    assert config.motion == "library" and config.motion_split == "test" and seed == HELDOUT_SEED
 
 
 def test_report_has_the_table_1_layout_json_markdown_and_figure_5(data_root, checkpoints, tmp_path):
