@@ -14,11 +14,11 @@ from training.body.rotations import matrix_to_axis_angle
 from training.checkpoint import save_checkpoint
 from training.config import load_model_config
 from training.evaluation import (
+    HELDOUT_SEED,
     EvalSequence,
     evaluate_checkpoints,
     evaluate_sequences,
     format_table,
-    HELDOUT_SEED,
     generated_sequences,
     sequences_from_db,
     table_markdown,
