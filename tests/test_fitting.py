@@ -56,3 +56,19 @@ def test_visibility_weights_ignore_what_is_not_seen(body):
     vis[:, 15:23] = 0.0
     fit = fit_landmarks(broken, vis, body=body, iters=150)
     assert fit.residual.max() < 0.02  # the visible landmarks are fitted as if nothing were wrong
+
+
+def test_landmark_body_equals_the_full_forward(body):
+    from training.fitting import LandmarkBody
+
+    rng = np.random.default_rng(3)
+    pose = torch.as_tensor(rng.normal(0, 0.3, (3, 72)).astype(np.float32))
+    betas = torch.as_tensor(rng.normal(0, 1, 10).astype(np.float32))
+    rot = axis_angle_to_matrix(pose.reshape(3, 24, 3))
+    sparse = LandmarkBody(body)
+    lms, joints = sparse(rot, betas)
+    out = body(rot, betas[None].expand(3, -1))
+    full = torch.cat([out.joints, out.landmarks], 1)[:, body.joint_set_indices("mediapipe33")]
+    assert len(sparse.support) < body.num_vertices / 5  # only the landmarks' vertices are skinned
+    torch.testing.assert_close(lms, full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(joints, out.joints, atol=1e-5, rtol=1e-5)

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from .body import BodyModel
+from .body.lbs import chain_transforms, pose_blend, regress_joints, shape_blend, skin
 from .body.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 
-__all__ = ["LandmarkFit", "PosePrior", "fit_landmarks"]
+__all__ = ["LandmarkBody", "LandmarkFit", "PosePrior", "fit_landmarks"]
 
 #: MediaPipe's hip landmarks (left, right): the world landmarks' origin is their mid-point.
 MP_HIPS = (23, 24)
@@ -53,6 +54,39 @@ class PosePrior:
     def cost(self, body_pose: torch.Tensor) -> torch.Tensor:
         """``(N, 69)`` axis-angles → ``(N,)`` squared Mahalanobis distances."""
         return (((body_pose - self.mean) / self.std) ** 2).sum(-1)
+
+
+class LandmarkBody:
+    """The body's ``mp/*`` landmarks and joints without the rest of the mesh: only the vertices that the
+    landmark regressor uses are skinned (a few hundred of 13,718), so fitting many frames stays cheap.
+    ``__call__(rotmats (N, 24, 3, 3), betas (S,))`` → ``(landmarks (N, 33, 3), joints (N, 24, 3))``, equal to
+    the full :class:`BodyModel` forward."""
+
+    def __init__(self, body: BodyModel, joint_set: str = "mediapipe33") -> None:
+        idx = body.joint_set_indices(joint_set) - 24
+        if int(idx.min()) < 0:
+            raise ValueError(f"joint set {joint_set!r} mixes kinematic joints and landmarks")
+        rows = body.landmark_regressor[idx]  # (33, V)
+        self.support = torch.nonzero(rows.abs().sum(0) > 0).flatten()
+        self.regressor = rows[:, self.support]
+        self.body = body
+        if body.posedirs is not None:
+            cols = (self.support[:, None] * 3 + torch.arange(3)).flatten()
+            self.posedirs = body.posedirs[:, cols]
+        else:
+            self.posedirs = None
+
+    def __call__(self, rotmats: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.body
+        n = rotmats.shape[0]
+        v_shaped = shape_blend(b.v_template, b.shapedirs, betas[None])  # (1, V, 3): shape is shared
+        rest_joints = regress_joints(b.j_regressor, v_shaped).expand(n, -1, -1)
+        v_rest = v_shaped[:, self.support].expand(n, -1, -1)
+        if self.posedirs is not None:
+            v_rest = v_rest + pose_blend(rotmats, self.posedirs)
+        joints, transforms = chain_transforms(rotmats, rest_joints, b.parents)
+        verts = skin(v_rest, b.weights[self.support], transforms)
+        return regress_joints(self.regressor, verts), joints
 
 
 @dataclass
@@ -110,7 +144,7 @@ def fit_landmarks(
     target = torch.as_tensor(np.asarray(world, np.float32))
     n = len(target)
     weight = torch.ones(n, target.shape[1]) if visibility is None else torch.as_tensor(np.asarray(visibility, np.float32))
-    idx = body.joint_set_indices("mediapipe33")
+    landmarks_of = LandmarkBody(body)
     if init_pose is not None:
         mats = axis_angle_to_matrix(torch.as_tensor(np.asarray(init_pose, np.float32)).reshape(n, 24, 3))
         root6 = matrix_to_rot6d(mats[:, 0]).clone()
@@ -124,10 +158,9 @@ def fit_landmarks(
 
     def forward():
         rot = torch.cat([rot6d_to_matrix(root6)[:, None], rot6d_to_matrix(body6)], 1)  # (N, 24, 3, 3)
-        out = body(rot, betas[None].expand(n, -1))
-        lms = torch.cat([out.joints, out.landmarks], 1)[:, idx]
+        lms, joints = landmarks_of(rot, betas)
         centre = lms[:, list(MP_HIPS)].mean(1, keepdim=True)
-        return rot, lms - centre, out.joints - centre
+        return rot, lms - centre, joints - centre
 
     for _ in range(iters):
         opt.zero_grad()
