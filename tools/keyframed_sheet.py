@@ -13,10 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tools.synthetic_sheet import sample_block  # noqa: E402
+from tools.synthetic_sheet import sample_block, write_grid  # noqa: E402
 from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
 from training.synthetic.keyframed import KEYFRAMED_MOTIONS  # noqa: E402
 
@@ -36,31 +35,17 @@ def main(argv=None) -> int:
     gen = SyntheticGenerator(args.seed, cfg)
     frames = np.linspace(0, args.seq_len - 1, args.frames).round().astype(int).tolist()
     found: dict[str, np.ndarray] = {}
-    for i in range(args.max_index):
-        rng = np.random.default_rng([args.seed, i])  # peek the motion without rendering: replay _motion's draws
-        rng.standard_normal(cfg.num_betas)
-        rng.random()  # p_keyframed
-        names_p = __import__("training.synthetic.keyframed", fromlist=["_SCRIPTS"])._SCRIPTS
-        pr = np.array([v[1] for v in names_p.values()])
-        act = str(rng.choice(list(names_p), p=pr / pr.sum()))
+    for i in range(args.max_index):  # every clip of this config is keyframed: keep the first of each motion
+        clip = gen.clip(i)
+        act = clip["meta"]["activity"]
         if act in found:
             continue
-        clip = gen.clip(i)
-        assert clip["meta"]["activity"] == act
         found[act] = sample_block(clip, frames)
         print(f"#{i} {act}", flush=True)
         if len(found) == len(KEYFRAMED_MOTIONS):
             break
     blocks = [found[m] for m in KEYFRAMED_MOTIONS if m in found]
-    rows = []
-    for r in range(0, len(blocks), args.columns):
-        row = blocks[r : r + args.columns]
-        while len(row) < args.columns:
-            row.append(np.full_like(blocks[0], 255))
-        rows.append(np.concatenate(row, 1))
-    sheet = np.concatenate(rows, 0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    sheet = write_grid(args.out, blocks, args.columns)
     print(f"wrote {args.out} ({sheet.shape[1]}×{sheet.shape[0]}, {len(blocks)} motions)")
     return 0
 

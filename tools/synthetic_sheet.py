@@ -91,6 +91,19 @@ def sample_block(clip: dict, frames: list[int]) -> np.ndarray:
     return np.pad(np.concatenate([bar, block], 0), ((3, 3), (3, 3), (0, 0)), constant_values=255)
 
 
+def write_grid(out: Path, blocks: list[np.ndarray], columns: int) -> np.ndarray:
+    """Lay RGB ``blocks`` of one size out ``columns`` wide (white where a row runs short), write ``out``."""
+    rows = []
+    for r in range(0, len(blocks), columns):
+        row = blocks[r : r + columns]
+        row += [np.full_like(blocks[0], 255)] * (columns - len(row))
+        rows.append(np.concatenate(row, 1))
+    sheet = np.concatenate(rows, 0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    return sheet
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="PNG path")
@@ -106,15 +119,7 @@ def main(argv=None) -> int:
     indices = sorted(rng.choice(100000, size=args.samples, replace=False).tolist())
     frames = np.linspace(0, args.seq_len - 1, args.frames + 1).round().astype(int)[1:].tolist()
     blocks = [sample_block(gen.clip(i), frames) for i in tqdm(indices, desc="contact sheet", unit="clip")]
-    rows = []
-    for r in range(0, len(blocks), args.columns):
-        row = blocks[r : r + args.columns]
-        while len(row) < args.columns:
-            row.append(np.full_like(blocks[0], 255))
-        rows.append(np.concatenate(row, 1))
-    sheet = np.concatenate(rows, 0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    sheet = write_grid(args.out, blocks, args.columns)
     print(f"wrote {args.out} ({sheet.shape[1]}×{sheet.shape[0]}, samples {indices})")
     return 0
 
