@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from training.synthetic.bvh import forward_kinematics, parse_bvh
+from training.bvh import forward_kinematics, parse_bvh
 from training.synthetic.motion_library import (
     MOTION_LIBRARY_PATH,
     SPLITS,
@@ -70,7 +70,7 @@ def test_bvh_reader_rejects_bad_frame_count():
 @needs_cmu
 def test_retarget_short_clip_follows_the_cmu_skeleton():
     from training.body import BodyModel
-    from training.synthetic.bvh import read_bvh
+    from training.bvh import read_bvh
     from training.synthetic.retarget import MAJOR_JOINTS, cmu_skeleton_rest, rest_joints, retarget_cmu, retarget_error
 
     skel, motion = read_bvh(CMU_DIR / "09_01.bvh")

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from training.body import SMPL_JOINTS, SMPL_PARENTS, BodyModel  # noqa: E402
-from training.synthetic.bvh import forward_kinematics, read_bvh  # noqa: E402
+from training.bvh import forward_kinematics, read_bvh  # noqa: E402
 from training.synthetic.motion_coverage import COVERAGE_LABELS, facing_away_share, pose_flags  # noqa: E402
 from training.synthetic.motion_library import MOTION_LIBRARY_PATH  # noqa: E402
 from training.synthetic.retarget import (  # noqa: E402

@@ -108,65 +108,12 @@ class BVHData:
 
 
 def read_bvh(path: str | Path) -> BVHData:
-    """Parse a BVH file (any rotation channel order; position channels only on the root)."""
-    text = Path(path).read_text()
-    head, sep, motion = text.partition("MOTION")
-    if not sep:
-        raise ValueError(f"{path}: no MOTION section")
-    tokens = head.split()
-    names: list[str] = []
-    parents: list[int] = []
-    offsets: list[list[float]] = []
-    channels: list[list[str]] = []
-    stack: list[int] = []
-    i, in_end = 0, 0
-    while i < len(tokens):
-        t = tokens[i]
-        if t in ("ROOT", "JOINT"):
-            names.append(tokens[i + 1])
-            parents.append(stack[-1] if stack else -1)
-            offsets.append([0.0, 0.0, 0.0])
-            channels.append([])
-            i += 2
-            continue
-        if t == "End":  # End Site { OFFSET … }
-            in_end += 1
-            i += 2
-            continue
-        if t == "{":
-            if not in_end:
-                stack.append(len(names) - 1)
-        elif t == "}":
-            if in_end:
-                in_end -= 1
-            else:
-                stack.pop()
-        elif t == "OFFSET":
-            if not in_end:
-                offsets[-1] = [float(v) for v in tokens[i + 1 : i + 4]]
-            i += 4
-            continue
-        elif t == "CHANNELS":
-            n = int(tokens[i + 1])
-            channels[-1] = tokens[i + 2 : i + 2 + n]
-            i += 2 + n
-            continue
-        i += 1
-    lines = [ln for ln in motion.strip().splitlines() if ln.strip()]
-    n_frames = int(lines[0].split(":")[1])
-    frame_time = float(lines[1].split(":")[1])
-    data = np.array([[float(v) for v in ln.split()] for ln in lines[2 : 2 + n_frames]], np.float64).reshape(n_frames, -1)
-    rotations = np.tile(np.eye(3), (n_frames, len(names), 1, 1))
-    root = np.zeros((n_frames, 3))
-    col = 0
-    for j, chans in enumerate(channels):
-        block = data[:, col : col + len(chans)]
-        col += len(chans)
-        rot_axes = "".join(c[0].upper() for c in chans if c.lower().endswith("rotation"))
-        rot_cols = [k for k, c in enumerate(chans) if c.lower().endswith("rotation")]
-        if rot_axes:
-            rotations[:, j] = Rotation.from_euler(rot_axes, block[:, rot_cols], degrees=True).as_matrix()
-        for k, c in enumerate(chans):
-            if c.lower().endswith("position"):
-                root[:, "XYZ".index(c[0].upper())] = block[:, k]
-    return BVHData(names, parents, np.array(offsets, np.float64), channels, frame_time, rotations, root)
+    """Read a BVH file back (any rotation channel order; position channels only on the root) through the
+    project's one BVH reader (:mod:`training.bvh`)."""
+    from training.bvh import local_transforms
+    from training.bvh import read_bvh as read_skeleton_and_motion
+
+    skel, motion = read_skeleton_and_motion(path)
+    rotations, positions = local_transforms(skel, motion)
+    return BVHData(list(skel.names), list(skel.parents), skel.offsets.copy(), [list(c) for c in skel.channels],
+                   motion.frame_time, rotations, positions[:, 0] - skel.offsets[0])

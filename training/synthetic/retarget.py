@@ -27,7 +27,7 @@ from scipy.spatial.transform import Rotation
 
 from ..body import SMPL_JOINTS, SMPL_PARENTS, BodyModel
 from ..body.lbs import chain_transforms, regress_joints, shape_blend
-from .bvh import BvhSkeleton, forward_kinematics, read_bvh
+from ..bvh import BvhSkeleton, forward_kinematics, read_bvh
 
 __all__ = [
     "CMU_TO_SMPL", "CMU_REFERENCE_POINTS", "MAJOR_JOINTS", "RetargetResult", "retarget_cmu",

@@ -1,4 +1,4 @@
-"""A small BVH reader and forward kinematics (numpy + scipy).
+"""The project's one BVH reader, and forward kinematics (numpy + scipy, no torch: the live app's exporters use it).
 
 BVH is a text format: a ``HIERARCHY`` of joints (name, ``OFFSET`` from the parent, ``CHANNELS``),
 then ``MOTION`` with ``Frames:``, ``Frame Time:`` and one line of channel values per frame. Rotation
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-__all__ = ["BvhSkeleton", "BvhMotion", "parse_bvh", "read_bvh", "forward_kinematics"]
+__all__ = ["BvhSkeleton", "BvhMotion", "parse_bvh", "read_bvh", "local_transforms", "forward_kinematics"]
 
 
 @dataclass
@@ -106,8 +106,9 @@ def read_bvh(path: str | Path) -> tuple[BvhSkeleton, BvhMotion]:
     return parse_bvh(Path(path).read_text())
 
 
-def forward_kinematics(skel: BvhSkeleton, motion: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
-    """Global joint rotations (F, J, 3, 3) and positions (F, J, 3) in the file's units and axes."""
+def local_transforms(skel: BvhSkeleton, motion: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
+    """Each joint's rotation (F, J, 3, 3) and position (F, J, 3) in its parent's frame: the channels applied
+    to the offsets (a position channel adds to the offset)."""
     f, j = len(motion.values), len(skel.names)
     rot = np.zeros((f, j, 3, 3))
     pos = np.zeros((f, j, 3))
@@ -116,27 +117,31 @@ def forward_kinematics(skel: BvhSkeleton, motion: BvhMotion) -> tuple[np.ndarray
         chans = skel.channels[k]
         vals = motion.values[:, col : col + len(chans)]
         col += len(chans)
-        local_pos = np.broadcast_to(skel.offsets[k], (f, 3)).copy()
+        pos[:, k] = skel.offsets[k]
         axes, angles = "", []
         for c, name in enumerate(chans):
             kind = name[1:].lower()
             if kind == "position":
-                local_pos[:, "XYZ".index(name[0].upper())] += vals[:, c]
+                pos[:, k, "XYZ".index(name[0].upper())] += vals[:, c]
             elif kind == "rotation":
                 axes += name[0].upper()
                 angles.append(vals[:, c])
             else:
                 raise ValueError(f"unknown BVH channel {name!r}")
-        local_rot = (
-            Rotation.from_euler(axes, np.stack(angles, -1), degrees=True).as_matrix()
-            if axes
-            else np.broadcast_to(np.eye(3), (f, 3, 3))
-        )
-        p = skel.parents[k]
+        rot[:, k] = (Rotation.from_euler(axes, np.stack(angles, -1), degrees=True).as_matrix() if axes
+                     else np.broadcast_to(np.eye(3), (f, 3, 3)))
+    return rot, pos
+
+
+def forward_kinematics(skel: BvhSkeleton, motion: BvhMotion) -> tuple[np.ndarray, np.ndarray]:
+    """Global joint rotations (F, J, 3, 3) and positions (F, J, 3) in the file's units and axes."""
+    local_rot, local_pos = local_transforms(skel, motion)
+    rot = np.zeros_like(local_rot)
+    pos = np.zeros_like(local_pos)
+    for k, p in enumerate(skel.parents):
         if p < 0:
-            rot[:, k] = local_rot
-            pos[:, k] = local_pos
+            rot[:, k], pos[:, k] = local_rot[:, k], local_pos[:, k]
         else:
-            rot[:, k] = rot[:, p] @ local_rot
-            pos[:, k] = pos[:, p] + np.einsum("fij,fj->fi", rot[:, p], local_pos)
+            rot[:, k] = rot[:, p] @ local_rot[:, k]
+            pos[:, k] = pos[:, p] + np.einsum("fij,fj->fi", rot[:, p], local_pos[:, k])
     return rot, pos
