@@ -199,7 +199,7 @@ def clip():
     from training.synthetic import SyntheticConfig, SyntheticVideoDataset
 
     try:  # procedural motion: a clip that clearly moves (a slow mocap window leaves the warp nothing to show)
-        ds = SyntheticVideoDataset(seed=5, length=1, config=SyntheticConfig(seq_len=3, crop_size=96, motion="procedural"))
+        ds = SyntheticVideoDataset(seed=5, length=1, config=SyntheticConfig(seq_len=3, crop_size=96, motion="procedural", p_keyframed=0.0))
         return ds.clip(0)
     except Exception as e:  # pragma: no cover - no EGL on this machine
         pytest.skip(f"synthetic generator unavailable: {e}")

@@ -132,7 +132,7 @@ class SyntheticConfig:
     min_depth: float = 1.2  # no vertex of the person nearer than this (m)
     #: Where the labelled person's motion comes from (unless a ``motion_source`` is given): "library" = the
     #: CMU motion library (real mocap, random heading and mirroring) with ``p_procedural`` of the clips
-    #: procedural; "procedural" = procedural only. ``motion_split``: the library's subjects to draw from
+    #: made here instead; "procedural" = all made here (both kinds, see ``p_keyframed``). ``motion_split``: the library's subjects to draw from
     #: (train for training data, test for the held-out benchmark: the two never share a subject).
     motion: str = "library"
     p_procedural: float = 0.25
