@@ -44,7 +44,7 @@ SHARED = [Path(__file__).resolve().parents[2] / "shared" / "media", Path("/work/
 def clips() -> list[tuple[str, str]]:
     out = [("demo (calibration clip)", "demo")]
     folder = next((d for d in SHARED if d.is_dir()), None)
-    for name in ("taiji.mp4", "single_person_portrait.mp4"):
+    for name in ("taiji.mp4", "single_person_portrait.mp4", "aerobics_dancer_studio.mp4"):
         if folder and (folder / name).is_file():
             out.append((name, str(folder / name)))
     return out
