@@ -3,12 +3,10 @@ labelled person (``tools/make_synthetic.py --blazepose``), deterministically, th
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool
 
 pytest.importorskip("moderngl", reason="synthetic rendering needs moderngl (pip install moderngl)")
 pytest.importorskip("mediapipe", reason="BlazePose's models ship in the mediapipe wheel")
@@ -21,15 +19,11 @@ if not gl_available():  # pragma: no cover - machine dependent
 from training.synthetic import SyntheticConfig, SyntheticGenerator, SyntheticShardDataset, write_shards  # noqa: E402
 from training.synthetic.geometry import norm_to_pixel  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 S, T = 128, 6
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("make_synthetic", ROOT / "tools" / "make_synthetic.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("make_synthetic")
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +130,7 @@ def test_training_batches_carry_blazepose_and_the_discriminator_is_on(tmp_path, 
 
 
 def _report_tool():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location("blazepose_on_renders", ROOT / "tools" / "blazepose_on_renders.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("blazepose_on_renders")
 
 
 def test_pose_categories_of_known_bodies():

@@ -189,11 +189,9 @@ def test_auto_backend_on_this_machine_is_onnxruntime(lite):
 
 
 def test_build_engine_tool_writes_a_bundle_and_says_why_no_plan(lite, tmp_path, capsys):
-    import importlib.util
+    from tool_loader import load_tool
 
-    spec = importlib.util.spec_from_file_location("build_engine", Path(__file__).resolve().parents[1] / "tools" / "build_engine.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("build_engine")
     assert tool.main([str(lite["ckpt"]), "--out", str(tmp_path / "b"), "--max-persons", "2"]) == 0
     out = capsys.readouterr().out
     from engines.tensorrt_build import tensorrt_unavailable

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
+from tool_loader import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("eval_clips", ROOT / "tools" / "eval_clips.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("eval_clips")
 
 
 def _track(rng, frames: int, ours_from_mp) -> dict:

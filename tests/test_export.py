@@ -3,7 +3,6 @@ read back, glTF binary written, validated and read back, and the command line's 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import struct
@@ -214,10 +213,9 @@ def test_glb_validation_catches_broken_files(results, tmp_path):
 
 @pytest.fixture(scope="module")
 def cli():
-    spec = importlib.util.spec_from_file_location("export_track", Path(__file__).parents[1] / "tools" / "export_track.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    from tool_loader import load_tool
+
+    return load_tool("export_track").main
 
 
 def test_cli_writes_both_files(cli, results, tmp_path, capsys):

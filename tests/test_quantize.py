@@ -4,7 +4,6 @@ close to fp32 on a clip the calibration never saw, and refused when they drift o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -17,6 +16,7 @@ from engines import BundleError, EngineSession, read_manifest
 from engines.quantize import QuantizationError, output_cosines, quantize_graph
 from realtime.calibration import frame_encoder_samples
 from realtime.sources import open_source
+from tool_loader import load_tool
 from training.paths import DEFAULT_CHECKPOINT
 
 pytest.importorskip("onnxruntime.quantization", reason="ONNX Runtime's quantisation tools are needed")
@@ -25,10 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("build_engine", ROOT / "tools" / "build_engine.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool("build_engine")
 
 
 #: The acceptance threshold the fixture builds with. These tests check the mechanism (listing, choosing,

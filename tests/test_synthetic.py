@@ -363,13 +363,9 @@ def test_shard_round_trip_equals_on_the_fly(tmp_path, body):
 
 
 def test_make_synthetic_cli(tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from tool_loader import load_tool
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "make_synthetic.py"
-    spec = importlib.util.spec_from_file_location("make_synthetic", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool("make_synthetic")
     assert mod.main(["--out", str(tmp_path / "d"), "--clips", "2", "--shard-size", "1", "--crop", "48", "--seq-len", "2"]) == 0
     ds = SyntheticShardDataset(tmp_path / "d")
     assert len(ds) == 2 and ds[1]["rgb"].shape == (2, 3, 48, 48)

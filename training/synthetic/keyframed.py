@@ -32,15 +32,12 @@ import numpy as np
 
 from ..body.joint_sets import SMPL_JOINTS
 from .geometry import matrix_to_rotvec, rot_x, rot_y, rot_z, rotvec_to_matrix
-from .motion import JOINT_LIMITS
+from .motion import _RIGHT, JOINT_LIMITS, J
 
 __all__ = [
     "KEYFRAME_LIMITS", "KEYFRAMED_MOTIONS", "Key", "keyframed_motion", "motion_keys", "render_keys",
     "pose_to_euler", "contact_heights", "limits_array",
 ]
-
-J = {n: i for i, n in enumerate(SMPL_JOINTS)}
-_RIGHT = [J[n] for n in SMPL_JOINTS if n.startswith("right_")]
 
 #: Per-joint Euler limits (degrees, left convention) for the keyframed motions: the generator's
 #: :data:`.motion.JOINT_LIMITS` widened to the anatomical ranges these poses need (deep hip and knee
