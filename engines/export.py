@@ -3,7 +3,8 @@
 This is the only part of ``engines`` that imports torch and ``training``; the live app never imports
 it. Graphs (all with a dynamic person batch ``B``):
 
-``frame_encoder``  ``rgb (B, 3, S, S)`` ImageNet-normalised crops, ``flow (B, 2, S, S)`` backward flow in
+``frame_encoder``  ``rgb (B, 3, S, S)`` ImageNet-normalised crops (or ``(B, 33, 9)`` BlazePose outputs when
+                   the V-CNN is BlazePose), ``flow (B, 2, S, S)`` backward flow in
                    pixels, ``keypoints (B, 33, 4)`` → ``feat_<stream> (B, D)`` for each enabled stream.
 ``temporal_step``  ``feat_<stream> (B, D)``, ``pos (B,)`` int64 and the state buffers (``enc_k`` … with
                    persons on axis 1) → ``theta, rotmat, betas, cam, vertices, joints3d, joints2d`` and
@@ -99,8 +100,12 @@ def example_inputs(model: nn.Module, batch: int = 2, seed: int = 0) -> dict[str,
     """Plausible inputs of ``frame_encoder`` for ``batch`` persons (tests and tracing)."""
     g = torch.Generator().manual_seed(seed)
     s = model.cfg.input.crop_size
+    def blazepose() -> torch.Tensor:  # image landmarks in [-1, 1], visibility/presence/score 0‥1, world ±1 m
+        x = torch.rand(batch, 33, 9, generator=g)
+        return torch.cat([x[..., :3] * 2 - 1, x[..., 3:5], x[..., 5:8] * 2 - 1, x[..., 8:]], -1)
+
     make = {
-        "rgb": lambda: torch.randn(batch, 3, s, s, generator=g),
+        "rgb": blazepose if model.cfg.rgb_input == "blazepose" else lambda: torch.randn(batch, 3, s, s, generator=g),
         "flow": lambda: torch.randn(batch, 2, s, s, generator=g) * 2,
         "keypoints": lambda: torch.cat([torch.rand(batch, 33, 3, generator=g) * 2 - 1, torch.rand(batch, 33, 1, generator=g)], -1),
     }

@@ -154,6 +154,13 @@ class Manifest:
     format: str = BUNDLE_FORMAT
     version: int = BUNDLE_VERSION
 
+    @property
+    def rgb_input(self) -> str:
+        """What the ``rgb`` input holds: ``"blazepose"`` (BlazePose's outputs ``(B, 33, 9)``, see
+        ``training.blazepose_input``) when the V-CNN is BlazePose, else ``"crops"`` ``(B, 3, S, S)``."""
+        rgb = self.model_config.get("streams", {}).get("rgb", {})
+        return "blazepose" if rgb.get("backbone") == "blazepose" else "crops"
+
     # -- (de)serialisation ----------------------------------------------------------------------------
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)

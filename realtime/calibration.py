@@ -37,7 +37,7 @@ def frame_encoder_samples(
 
     pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(), PersonTracker(max_persons=max_persons))
     detect = DetectTrack(pose)
-    crop = CropFlow(PersonInputs(manifest.crop_size, manifest.streams, flow_provider or manifest.flow_provider))
+    crop = CropFlow(PersonInputs.for_manifest(manifest, flow_provider))
     samples: list[dict[str, np.ndarray]] = []
     with open_source(source, realtime=False) as src:
         for frame in iter(src.read, None):

@@ -86,7 +86,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
         f"({session.manifest.model_name}, streams {'+'.join(session.streams)})")
     t = cfg.tracking
     pose = MultiPersonPose.from_tracking(t)
-    builder = PersonInputs(session.manifest.crop_size, session.streams, session.manifest.flow_provider, t.crop_scale)
+    builder = PersonInputs.for_manifest(session.manifest, scale=t.crop_scale)
     sinks = []
     if cfg.out_dir:
         sinks.append(ResultWriter(cfg.out_dir))

@@ -3,13 +3,17 @@
 For each person (a :class:`~realtime.detection.PersonPose`):
 
 * ``rgb``: the VIBE crop — a square of side 1.2 × the longer side of the track's box, centred on it
-  (:func:`~realtime.detection.crop_box`), resampled to the model's crop size, ImageNet-normalised;
+  (:func:`~realtime.detection.crop_box`), resampled to the model's crop size, ImageNet-normalised; or, when
+  the model's V-CNN is BlazePose (``rgb_input="blazepose"``), the tracker's BlazePose outputs for the person
+  in that crop's coordinates, ``(33, 9)``, made by ``training.blazepose_input.frame_features`` as the
+  training shards are (no second landmark run: the tracker's pass is the V-CNN's);
 * ``flow``: the backward flow from this crop to the same track's previous crop (each cut with its own
   box, as ``training.batches.provider_flow_fn`` does on training clips), zero on a track's first frame;
 * ``keypoints``: MediaPipe's 33 landmarks in the crop's normalised coordinates ``[-1, 1]`` with their
   visibility, ``z = 0`` (as the training data carries none).
 
-No torch: numpy and OpenCV; the flow providers come from ``training.flow`` (torch-free).
+No torch: numpy and OpenCV; the flow providers come from ``training.flow`` and the BlazePose features
+from ``training.blazepose_input`` (both torch-free).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
+
+from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
 
 from .detection import PersonPose, crop_box
 
@@ -50,7 +56,7 @@ class FrameInputs:
     def to_frame(self, i: int, points_norm: np.ndarray) -> np.ndarray:
         """Person ``i``'s points in normalised crop coordinates ``(..., 2)`` → frame pixels."""
         size = self.crops.shape[1]
-        crop_px = (np.asarray(points_norm, np.float64) + 1.0) * size / 2.0
+        crop_px = (np.asarray(points_norm, np.float64) + 1.0) * size / 2.0 - 0.5  # pixel centres, as the labels
         m = self.matrices[i].astype(np.float64)
         a, t = m[:, :2], m[:, 2]
         return (crop_px - t) @ np.linalg.inv(a).T
@@ -60,8 +66,10 @@ class PersonInputs:
     """Builds :class:`FrameInputs` frame after frame; remembers each track's last crop for the flow."""
 
     def __init__(self, crop_size: int, streams: Sequence[str] = ("rgb", "flow", "keypoints"),
-                 flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE) -> None:
-        self.crop_size, self.streams, self.scale = crop_size, tuple(streams), scale
+                 flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE, rgb_input: str = "crops") -> None:
+        if rgb_input not in ("crops", "blazepose"):
+            raise ValueError(f"rgb_input must be 'crops' or 'blazepose', got {rgb_input!r}")
+        self.crop_size, self.streams, self.scale, self.rgb_input = crop_size, tuple(streams), scale, rgb_input
         self.provider = None
         if "flow" in self.streams:
             from training.flow import make_provider
@@ -69,18 +77,26 @@ class PersonInputs:
             self.provider = make_provider(flow_provider or "dis")
         self.previous: dict[int, np.ndarray] = {}
 
+    @classmethod
+    def for_manifest(cls, manifest, flow_provider: Optional[str] = None, scale: float = CROP_SCALE) -> "PersonInputs":
+        """The builder a bundle's ``frame_encoder`` needs (:class:`engines.manifest.Manifest`: crop size,
+        streams, flow provider, what the ``rgb`` input holds)."""
+        return cls(manifest.crop_size, manifest.streams, flow_provider or manifest.flow_provider, scale, manifest.rgb_input)
+
     def build(self, frame_bgr: np.ndarray, people: Sequence[PersonPose]) -> FrameInputs:
         s = self.crop_size
-        ids, crops, mats, kps, flows = [], [], [], [], []
+        ids, crops, mats, kps, flows, blaze = [], [], [], [], [], []
         rgb_frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         for person in people:
             cx, cy, side = crop_box(person.track.box, self.scale)
             m = crop_matrix(cx, cy, side, s)
             crop = cv2.warpAffine(rgb_frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             lm = person.landmarks
-            xy = lm.xy.astype(np.float32) @ m[:, :2].T + m[:, 2]
-            norm = xy / s * 2.0 - 1.0
-            kps.append(np.concatenate([norm, np.zeros((len(norm), 1), np.float32), lm.visibility[:, None].astype(np.float32)], 1))
+            xyz = crop_landmarks(lm.xy, lm.z, m, s)
+            kps.append(np.concatenate([xyz[:, :2], np.zeros((len(xyz), 1), np.float32), lm.visibility[:, None].astype(np.float32)], 1))
+            if self.rgb_input == "blazepose":
+                world = lm.world if lm.world is not None else np.zeros((len(xyz), 3), np.float32)
+                blaze.append(frame_features(xyz, lm.visibility, lm.presence, world, lm.score))
             prev = self.previous.get(person.id)
             if self.provider is not None:
                 flows.append(self.provider.flow(prev, crop) if prev is not None else np.zeros((2, s, s), np.float32))
@@ -90,7 +106,9 @@ class PersonInputs:
             mats.append(m)
         crops_arr = np.stack(crops) if crops else np.zeros((0, s, s, 3), np.uint8)
         inputs: dict[str, np.ndarray] = {}
-        if "rgb" in self.streams:
+        if "rgb" in self.streams and self.rgb_input == "blazepose":
+            inputs["rgb"] = np.stack(blaze) if blaze else np.zeros((0, NUM_LANDMARKS, len(CHANNELS)), np.float32)
+        elif "rgb" in self.streams:
             x = (crops_arr.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
             inputs["rgb"] = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         if "flow" in self.streams:

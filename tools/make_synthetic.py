@@ -36,7 +36,7 @@ from training.synthetic.motion import amass_motion_source  # noqa: E402
 
 
 def _config(args: argparse.Namespace) -> SyntheticConfig:
-    cfg = SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, num_betas=args.num_betas)
+    cfg = SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, num_betas=args.num_betas, motion_split=args.motion_split)
     if args.no_video_backgrounds:
         cfg.use_video_backgrounds = False
     return cfg
@@ -58,6 +58,7 @@ def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64):
     from realtime.config import load_live_config
     from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector
     from realtime.detection.clip_landmarks import landmarks_of_person
+    from training.blazepose_input import IDENTITY, crop_landmarks
     from training.synthetic.geometry import norm_to_pixel, pixel_to_norm
 
     tracking = load_live_config("default").tracking
@@ -70,8 +71,7 @@ def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64):
         res = landmarks_of_person(clip["rgb"], person, MultiPersonPose.from_tracking(tracking, detector, estimator),
                                   heatmap_size, mask_size)
         found = res.found
-        res.landmarks[found, :, :2] = pixel_to_norm(res.landmarks[found, :, :2], s)
-        res.landmarks[..., 2] *= 2.0 / s
+        res.landmarks[found, :, :3] = crop_landmarks(res.landmarks[found, :, :2], res.landmarks[found, :, 2], IDENTITY, s)
         res.roi[found, :2] = pixel_to_norm(res.roi[found, :2], s)
         res.roi[:, 2] *= 2.0 / s
         clip.update(res.arrays())
@@ -130,6 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--crop", type=int, default=224, help="crop size in pixels (224 paper, 128 lite)")
     p.add_argument("--seq-len", type=int, default=16, help="frames per clip")
     p.add_argument("--num-betas", type=int, default=10, choices=range(1, 17), metavar="{1..16}")
+    p.add_argument("--motion-split", default="train", choices=["train", "val", "test"],
+                   help="which subjects of the motion library the people move like (test: the held-out benchmark's)")
     p.add_argument("--no-video-backgrounds", action="store_true", help="procedural backgrounds only")
     p.add_argument("--amass", type=Path, help="folder of AMASS .npz motions (default: procedural motions)")
     p.add_argument("--blazepose", action="store_true", help="MediaPipe in the loop: store BlazePose's outputs per frame (mp_* arrays)")

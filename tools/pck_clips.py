@@ -44,7 +44,7 @@ def run_video(path: Path, session: EngineSession, start: int, max_frames: int, a
     from pseudo_label import spin49_from_mediapipe
 
     pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(), PersonTracker(max_persons=session.manifest.max_persons))
-    builder = PersonInputs(session.manifest.crop_size, session.streams, session.manifest.flow_provider)
+    builder = PersonInputs.for_manifest(session.manifest)
     cap = cv2.VideoCapture(str(path))
     hits = total = frames = 0
     seen: set[int] = set()

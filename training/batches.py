@@ -8,6 +8,8 @@ key                   shape                   used for
 ====================  ======================  ===================================================
 features              (B, T, F)               RGB stream input: precomputed backbone features
 rgb                   (B, T, 3, S, S)         RGB stream input: ImageNet-normalised crops
+blazepose             (B, T, 33, 9)           RGB stream input when its V-CNN is BlazePose
+                                              (``rgb_input="blazepose"``, ``training.blazepose_input``)
 flow_features         (B, T, F)               flow stream input: precomputed O-CNN backbone features
 flow                  (B, T, 2, S, S)         flow stream input (when no ``flow_features``) and the
                                               flow loss (eq. 9); pixels, backward (``training.losses``)
@@ -42,6 +44,7 @@ __all__ = [
     "FlowFn",
     "ModelInputs",
     "Targets",
+    "blazepose_input",
     "check_item_keys",
     "keypoint_input",
     "loss_targets",
@@ -97,9 +100,10 @@ class Targets:
 
 
 # -- which keys a model needs ------------------------------------------------------------------------
-def required_item_keys(stream_names: Sequence[str], mode: str) -> dict[str, tuple[str, ...]]:
-    """Per enabled stream, the item keys any one of which feeds it (``mode``: features or crops)."""
-    need = {"rgb": ("features",) if mode == "features" else ("rgb",)}
+def required_item_keys(stream_names: Sequence[str], mode: str, rgb_input: str = "crops") -> dict[str, tuple[str, ...]]:
+    """Per enabled stream, the item keys any one of which feeds it (``mode``: features or crops;
+    ``rgb_input``: ``ModelConfig.rgb_input``)."""
+    need = {"rgb": ("blazepose",) if rgb_input == "blazepose" else ("features",) if mode == "features" else ("rgb",)}
     if "flow" in stream_names:
         need["flow"] = ("flow_features", "flow")
     if "keypoints" in stream_names:
@@ -113,6 +117,7 @@ def check_item_keys(
     source: str,
     has_flow_fn: bool = False,
     feature_dims: Optional[Mapping[str, int]] = None,
+    rgb_input: str = "crops",
 ) -> None:
     """Raise :class:`BatchError` (one line) if ``item`` cannot feed the model's streams.
 
@@ -120,14 +125,14 @@ def check_item_keys(
     precomputed ``features``/``flow_features`` of another width are an error.
     """
     for stream, key in (("rgb", "features"), ("flow", "flow_features")):
-        want = (feature_dims or {}).get(stream)
+        want = (feature_dims or {}).get(stream) if (stream, rgb_input) != ("rgb", "blazepose") else None
         if want and key in item and stream in stream_names and item[key].shape[-1] != want:
             raise BatchError(
                 f"{source}: '{key}' are {item[key].shape[-1]}-d but the {stream} stream's backbone gives {want}-d "
                 f"features; use features of streams.{stream}.backbone or a model whose backbone matches"
             )
     mode = "features" if "features" in item else "crops"
-    for stream, keys in required_item_keys(stream_names, mode).items():
+    for stream, keys in required_item_keys(stream_names, mode, rgb_input).items():
         if any(k in item for k in keys):
             continue
         if stream == "flow" and has_flow_fn and "rgb" in item:
@@ -142,6 +147,11 @@ def check_item_keys(
             raise BatchError(
                 f"{source}: the model's keypoint stream needs 'kp2d_mediapipe33' (MediaPipe landmarks) in the "
                 "data; run tools/pseudo_label.py on the clips, or set streams.keypoints.enabled=false"
+            )
+        if rgb_input == "blazepose":
+            raise BatchError(
+                f"{source}: the model's V-stream is BlazePose and needs its outputs ('blazepose', from the mp_* "
+                "arrays); write the shards with tools/make_synthetic.py --blazepose"
             )
         raise BatchError(f"{source}: items have no {keys[0]!r} for the rgb stream (data_mode {mode!r})")
 
@@ -184,6 +194,17 @@ def keypoint_input(
     return kp
 
 
+def blazepose_input(x: torch.Tensor, noise: float = 0.0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """BlazePose outputs ``(B, T, 33, 9)``; ``noise`` > 0 adds Gaussian noise of that std to the image
+    landmarks' x, y (crop units) and half of it in metres to the world landmarks, on frames BlazePose found."""
+    x = x.float()
+    if noise <= 0:
+        return x
+    jitter = torch.randn(x.shape[:-1] + (5,), generator=generator).to(x.device) * noise
+    found = (x[..., 8:9] > 0).to(x.dtype)
+    return torch.cat([x[..., :2] + jitter[..., :2] * found, x[..., 2:5], x[..., 5:8] + 0.5 * jitter[..., 2:] * found, x[..., 8:]], -1)
+
+
 def _flow_input(batch: Mapping[str, Any], flow_fn: Optional[FlowFn]) -> torch.Tensor:
     """The O-stream's input: stored flow features, else the provider's flow on the crops (what the live app
     will feed it), else the item's own ``flow`` (e.g. the generator's exact flow, also the Lflow target)."""
@@ -205,10 +226,16 @@ def model_inputs(
     keypoint_noise: float = 0.0,
     generator: Optional[torch.Generator] = None,
     flow_fn: Optional[FlowFn] = None,
+    rgb_input: str = "crops",
 ) -> ModelInputs:
-    """The model's inputs from a batch: rgb from ``features`` (preferred) or ``rgb`` crops; flow and
-    keypoints when those streams are enabled (see the module table)."""
-    if "features" in batch:
+    """The model's inputs from a batch: rgb from ``blazepose`` (``rgb_input="blazepose"``), else ``features``
+    (preferred) or ``rgb`` crops; flow and keypoints when those streams are enabled (see the module table).
+    ``keypoint_noise`` jitters the landmarks' x, y (the keypoint stream's, or BlazePose's image landmarks)."""
+    if rgb_input == "blazepose":
+        if "blazepose" not in batch:
+            raise BatchError("the model's V-stream is BlazePose: the batch needs 'blazepose' (B, T, 33, 9)")
+        rgb = blazepose_input(batch["blazepose"], keypoint_noise, generator)
+    elif "features" in batch:
         rgb = batch["features"].float()
     elif "rgb" in batch:
         rgb = batch["rgb"].float()

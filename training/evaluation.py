@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .blazepose_input import shard_features
 from .data.crops import imagenet_normalise, normalise_keypoints
 from .data.vibe_format import read_vibe_db, validate_vibe_db
 from .data.windows import segment_bounds
@@ -61,6 +62,10 @@ DATASET_TITLES: dict[str, str] = {
 METRICS: tuple[tuple[str, str], ...] = (("pa_mpjpe", "PA-MPJPE"), ("mpjpe", "MPJPE"), ("pve", "PVE"), ("accel", "Accel"))
 #: The generator seed of the held-out benchmark (training draws clips with other seeds).
 HELDOUT_SEED = 1_000_003
+#: Where the held-out benchmark's clips with BlazePose's outputs are written, under data_root, and how.
+HELDOUT_SHARDS = "synthetic_heldout"
+HELDOUT_COMMAND = ("python tools/make_synthetic.py --out <data_root>/synthetic_heldout --clips 32 --crop 128 --seq-len 48 "
+                   "--blazepose --shard-size 8 --seed 1000003 --motion-split test")
 #: ``spin49[25:39]`` are the 14 LSP evaluation joints (see ``training.body.joint_sets.GT24``).
 LSP14_IN_SPIN49 = slice(25, 39)
 
@@ -168,15 +173,22 @@ def clip_to_sequence(
     name: str = "generated",
     stream_names: Sequence[str] = ("rgb", "flow", "keypoints"),
     flow_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+    rgb_input: str = "crops",
 ) -> EvalSequence:
     """A synthetic clip (``SyntheticGenerator.clip`` layout: ``rgb`` (T, S, S, 3) uint8, ``flow``
     (T, 2, S, S), ``kp2d_mediapipe33`` (T, 33, 3), ``kp3d``, ``pose``, ``betas``) → :class:`EvalSequence`.
 
     The O-stream gets ``flow_fn(rgb)`` (uint8 (T, S, S, 3) → (T, 2, S, S), e.g. a ``training.flow``
-    provider through ``sequence_flow``), or the generator's exact flow without one.
+    provider through ``sequence_flow``), or the generator's exact flow without one. ``rgb_input="blazepose"``:
+    the V-stream gets BlazePose's outputs (the clip's ``mp_*`` arrays, ``tools/make_synthetic.py --blazepose``).
     """
     rgb = np.asarray(clip["rgb"])
-    inputs = {"rgb": torch.from_numpy(imagenet_normalise(rgb) if rgb.dtype == np.uint8 else rgb.astype(np.float32))}
+    if rgb_input == "blazepose":
+        if "mp_landmarks" not in clip:
+            raise ValueError("the model's V-stream is BlazePose: clips need mp_* arrays (tools/make_synthetic.py --blazepose)")
+        inputs = {"rgb": torch.from_numpy(shard_features(clip))}
+    else:
+        inputs = {"rgb": torch.from_numpy(imagenet_normalise(rgb) if rgb.dtype == np.uint8 else rgb.astype(np.float32))}
     if "flow" in stream_names:
         flow = flow_fn(rgb) if flow_fn is not None else clip["flow"]
         inputs["flow"] = torch.from_numpy(np.asarray(flow, np.float32))
@@ -201,6 +213,7 @@ def generated_sequences(
     stream_names: Sequence[str] = ("rgb", "flow", "keypoints"),
     make_generator: Optional[Callable[[], Any]] = None,
     flow_provider: Optional[str] = None,
+    rgb_input: str = "crops",
 ) -> list[EvalSequence]:
     """The held-out generated benchmark: clips ``0 … num_clips−1`` of the synthetic generator with seed
     :data:`HELDOUT_SEED`. ``make_generator()`` → an object with ``clip(index) -> dict`` (default: a
@@ -224,7 +237,7 @@ def generated_sequences(
             return SyntheticGenerator(seed=seed, config=SyntheticConfig(seq_len=seq_len, crop_size=crop_size, motion_split="test"))
 
     gen = make_generator()
-    return [clip_to_sequence(gen.clip(i), f"generated/{i}", stream_names, flow_fn) for i in range(num_clips)]
+    return [clip_to_sequence(gen.clip(i), f"generated/{i}", stream_names, flow_fn, rgb_input) for i in range(num_clips)]
 
 
 # -- prediction and metrics ---------------------------------------------------------------------------------
@@ -489,7 +502,7 @@ def evaluate_checkpoints(
                 continue
             per[name] = evaluate_sequences(model, seqs, name, per_frame=one_frame)
         provider = flow_provider or ckpt.flow_provider
-        seqs = _generated_for(model, generated, provider, gen_cache, note if path == checkpoints[0] else (lambda m: None))
+        seqs = _generated_for(model, generated, provider, gen_cache, note if path == checkpoints[0] else (lambda m: None), data_root)
         if seqs:
             per["generated"] = evaluate_sequences(model, seqs, "generated", per_frame=one_frame)
         results[method] = per
@@ -500,20 +513,40 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def heldout_blazepose_shards(data_root: Optional[Union[str, Path]]) -> Optional[Path]:
+    """``<data_root>/synthetic_heldout`` when it holds shards: the held-out benchmark with BlazePose's outputs
+    (a BlazePose V-stream cannot be fed by clips generated here on the fly: BlazePose runs in ``realtime``)."""
+    folder = Path(data_root) / HELDOUT_SHARDS if data_root is not None else None
+    return folder if folder is not None and (folder / "manifest.json").is_file() else None
+
+
 def _generated_for(
-    model: Any, generated: Any, provider: Optional[str], cache: dict, note: Callable[[str], None]
+    model: Any, generated: Any, provider: Optional[str], cache: dict, note: Callable[[str], None],
+    data_root: Optional[Union[str, Path]] = None,
 ) -> list[EvalSequence]:
     """The generated benchmark for this model's crop size, streams and flow provider (made once per setting).
 
     The O-stream's flow comes from ``provider`` (the one the checkpoint was trained with); when that
-    provider cannot run here, the generator's exact flow is used and a note says so.
+    provider cannot run here, the generator's exact flow is used and a note says so. A BlazePose V-stream
+    reads the clips from :func:`heldout_blazepose_shards`.
     """
     if not generated:
         return []
     if not isinstance(generated, int):
         return list(generated)
     provider = provider if "flow" in model.stream_names else None
-    key = (generated, model.cfg.input.crop_size, model.stream_names, provider)
+    rgb_input = model.cfg.rgb_input
+    make_generator = None
+    if rgb_input == "blazepose":
+        shards = heldout_blazepose_shards(data_root)
+        if shards is None:
+            note(f"generated benchmark skipped: the BlazePose V-stream needs <data_root>/{HELDOUT_SHARDS} ({HELDOUT_COMMAND})")
+            return []
+        from .synthetic import SyntheticShardDataset
+
+        make_generator = lambda: SyntheticShardDataset(shards)  # noqa: E731
+        generated = min(generated, len(make_generator()))
+    key = (generated, model.cfg.input.crop_size, model.stream_names, provider, rgb_input)
     if key in cache:
         return cache[key]
     if provider is not None:
@@ -525,7 +558,8 @@ def _generated_for(
             note(f"generated benchmark: {provider!r} flow unavailable ({_first_line(exc)}); the O-stream gets the generator's exact flow")
             provider = None
     try:
-        cache[key] = generated_sequences(generated, model.cfg.input.crop_size, stream_names=model.stream_names, flow_provider=provider)
+        cache[key] = generated_sequences(generated, model.cfg.input.crop_size, stream_names=model.stream_names,
+                                         flow_provider=provider, make_generator=make_generator, rgb_input=rgb_input)
     except Exception as exc:  # noqa: BLE001 - the generator is optional (GL, assets); say why and go on
         note(f"generated benchmark skipped: {_first_line(exc)}")
         cache[key] = []

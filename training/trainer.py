@@ -181,6 +181,8 @@ def _window_dataset(path: Path, cfg: TrainConfig, model_cfg: ModelConfig) -> Dat
 
 #: The name that selects the project's generated video in ``datasets_3d`` / ``val_datasets``.
 SYNTHETIC = "synthetic"
+#: BlazePose-annotated validation clips (motion library's validation subjects), under data_root.
+VAL_SHARDS = "synthetic_val"
 
 
 def _synthetic_dataset(root: Path, cfg: TrainConfig, model_cfg: ModelConfig, log: Log) -> Dataset:
@@ -266,9 +268,22 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
             from .evaluation import generated_sequences
 
             streams = ["rgb"] + [s for s in ("flow", "keypoints") if getattr(model_cfg.streams, s).enabled]
+            num, make = cfg.val_generated_clips, None
+            if model_cfg.rgb_input == "blazepose":  # BlazePose runs in realtime/: its validation clips are written ahead
+                folder = root / VAL_SHARDS
+                if not (folder / "manifest.json").is_file():
+                    log(f"note: no {folder} (BlazePose-annotated validation clips: tools/make_synthetic.py --out {folder} "
+                        "--clips 8 --crop 128 --seq-len 48 --blazepose --shard-size 8 --seed 2000003 --motion-split val); "
+                        "not validating on generated clips")
+                    continue
+                from .synthetic import SyntheticShardDataset
+
+                make = lambda folder=folder: SyntheticShardDataset(folder)  # noqa: E731
+                num = min(num, len(make()))
             data.val["generated"] = generated_sequences(
-                cfg.val_generated_clips, model_cfg.input.crop_size, seq_len=3 * model_cfg.input.seq_len, stream_names=streams,
+                num, model_cfg.input.crop_size, seq_len=3 * model_cfg.input.seq_len, stream_names=streams,
                 flow_provider=model_cfg.streams.flow.provider if model_cfg.streams.flow.enabled else None,
+                make_generator=make, rgb_input=model_cfg.rgb_input,
             )
             continue
         try:
@@ -407,7 +422,8 @@ class Trainer:
             if len(ds) == 0:
                 raise DataMissing(f"{getattr(ds, 'name', ds)}: no windows of {self.model_cfg.input.seq_len} frames")
             dims = {"rgb": self.model_cfg.streams.rgb.feature_dim, "flow": self.model_cfg.streams.flow.feature_dim}
-            check_item_keys(ds[0], self.stream_names, str(getattr(ds, "name", ds)), self.flow_fn is not None, dims)
+            check_item_keys(ds[0], self.stream_names, str(getattr(ds, "name", ds)), self.flow_fn is not None, dims,
+                            self.model_cfg.rgb_input)
 
     def _has_pixel_flow(self) -> bool:
         return all("flow" in ds[0] for ds in [*self.data.datasets_2d, *self.data.datasets_3d]) or self.flow_fn is not None
@@ -485,7 +501,7 @@ class Trainer:
 
     def _inputs(self, batch: Mapping[str, Any], step: int) -> ModelInputs:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step * 1009 + self.dist.rank)
-        return model_inputs(batch, self.stream_names, self.cfg.keypoint_noise, gen, self.flow_fn)
+        return model_inputs(batch, self.stream_names, self.cfg.keypoint_noise, gen, self.flow_fn, self.model_cfg.rgb_input)
 
     # -- losses -------------------------------------------------------------------------------------------------
     def generator_terms(self, pred: Mapping[str, torch.Tensor], tg: Targets) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from .loader import StrictModel, load_config
 
-Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v3_small"]
+Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v3_small", "small_cnn", "blazepose"]
 
 
 class BodyModelConfig(StrictModel):
@@ -40,14 +40,26 @@ class InputConfig(StrictModel):
 
 
 class ImageStreamConfig(StrictModel):
-    """A CNN stream (V-CNN on RGB crops or O-CNN on optical flow): backbone → feature → FC → embed."""
+    """A CNN stream (V-CNN on RGB crops or O-CNN on optical flow): backbone → feature → FC → embed.
+
+    ``backbone: blazepose`` (V-stream only): the V-CNN is MediaPipe's BlazePose landmark network, run
+    frozen outside the graph (by the live tracker; stored in the generated shards); the stream takes its
+    outputs, ``(33, 9)`` per frame (``training.blazepose_input``), through an MLP. ``small_cnn``: a
+    4-layer CNN trained from scratch (the lite O-CNN on flow)."""
 
     enabled: bool = True
     backbone: Backbone = "resnet50"
-    #: Backbone output width (2048 for ResNet-50/101, 512 for ResNet-18/34).
+    #: Backbone output width (2048 for ResNet-50/101, 512 for ResNet-18/34, 128 for small_cnn, the MLP's
+    #: width for blazepose).
     feature_dim: PositiveInt = 2048
     #: Where the backbone starts from: ImageNet weights, a frame-based pose model, or nothing.
     pretrained: Literal["imagenet", "frame_pose", "none"] = "imagenet"
+
+    @model_validator(mode="after")
+    def _own_backbones_untrained(self) -> "ImageStreamConfig":
+        if self.backbone in ("small_cnn", "blazepose") and self.pretrained != "none":
+            raise ValueError(f"backbone {self.backbone} has no {self.pretrained} weights; set pretrained: none")
+        return self
 
 
 class FlowStreamConfig(ImageStreamConfig):
@@ -66,6 +78,12 @@ class StreamsConfig(StrictModel):
     rgb: ImageStreamConfig = ImageStreamConfig(pretrained="frame_pose")
     flow: FlowStreamConfig = FlowStreamConfig()
     keypoints: KeypointStreamConfig = KeypointStreamConfig()
+
+    @model_validator(mode="after")
+    def _blazepose_is_the_v_stream(self) -> "StreamsConfig":
+        if self.flow.backbone == "blazepose":
+            raise ValueError("streams.flow.backbone blazepose: BlazePose feeds the V-stream (streams.rgb) only")
+        return self
 
 
 class TransformerConfig(StrictModel):
@@ -138,6 +156,11 @@ class ModelConfig(StrictModel):
     #: Eq. 9 during refinement (the paper: on).
     flow_loss: bool = True
     optim: OptimConfig = OptimConfig()
+
+    @property
+    def rgb_input(self) -> str:
+        """What the V-stream eats: ``"blazepose"`` (BlazePose's outputs, ``training.blazepose_input``) or ``"crops"``."""
+        return "blazepose" if self.streams.rgb.backbone == "blazepose" else "crops"
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "ModelConfig":

@@ -37,9 +37,9 @@ from .temporal import build_temporal_encoder
 
 __all__ = ["DTSVIBE", "ModelOutput", "build_model"]
 
-_INPUT_DIMS = {"rgb": (5, 3), "flow": (5, 3), "keypoints": (4,)}
+_INPUT_DIMS = {"rgb": (5, 4, 3), "flow": (5, 3), "keypoints": (4,)}
 _INPUT_SHAPES = {
-    "rgb": "(B, N, 3, H, W) crops or (B, N, F) backbone features",
+    "rgb": "(B, N, 3, H, W) crops, (B, N, 33, 9) BlazePose outputs (backbone blazepose) or (B, N, F) backbone features",
     "flow": "(B, N, 2, H, W) flow or (B, N, F) backbone features",
     "keypoints": "(B, N, 33, 4) landmarks",
 }
@@ -101,7 +101,8 @@ class DTSVIBE(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Stream inputs with leading dims ``(B, N)`` → ``{stream: (B, N, D)}``.
 
-        rgb ``(B, N, 3, H, W)`` crops or ``(B, N, F)`` backbone features; flow ``(B, N, 2, H, W)`` (see
+        rgb ``(B, N, 3, H, W)`` crops, ``(B, N, 33, 9)`` BlazePose outputs (``streams.rgb.backbone: blazepose``,
+        see ``training.blazepose_input``) or ``(B, N, F)`` backbone features; flow ``(B, N, 2, H, W)`` (see
         ``training.losses`` for the flow convention) or ``(B, N, F)``; keypoints ``(B, N, 33, 4)``.
         """
         inputs = {"rgb": rgb, "flow": flow, "keypoints": keypoints}

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..blazepose_input import shard_features
 from .generator import KP_SETS, SyntheticConfig, SyntheticGenerator
 from .motion import MotionSource
 
@@ -90,6 +91,8 @@ def clip_to_sample(clip: dict[str, Any], extra_keys: bool = False) -> dict[str, 
     if extra_keys:
         for k in _EXTRA:
             out[k] = torch.from_numpy(np.asarray(clip[k], np.float32))
+    if f"{MP_PREFIX}landmarks" in clip:  # the BlazePose V-stream's input, made as the live app makes it
+        out["blazepose"] = torch.from_numpy(shard_features(clip))
     for k, v in clip.items():  # BlazePose's outputs (``mp_*``): found as bool, the mask as 0‥1, the rest float32
         if k.startswith(MP_PREFIX):
             v = np.asarray(v)

@@ -1,0 +1,128 @@
+"""The lite default's V-stream is BlazePose (issue 18): its outputs are made into the model's input by one
+function for the shards and the live app, the model trains and streams on them, and the bundle runs them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from training.blazepose_input import CHANNELS, IDENTITY, NUM_LANDMARKS, crop_landmarks, frame_features, shard_features
+from training.batches import BatchError, check_item_keys, model_inputs
+from training.config import load_model_config
+from training.model import build_model
+
+TINY = ["input.seq_len=8", "embed_dim=64", "streams.rgb.feature_dim=64", "temporal_encoder.layers=1",
+        "temporal_encoder.ff_dim=128", "regressor.layers=1", "regressor.dim=64", "regressor.ff_dim=128"]
+
+
+def _landmarks(rng: np.random.Generator, n: int = NUM_LANDMARKS):
+    xy = rng.uniform(300, 700, (n, 2))
+    return xy, rng.normal(0, 40, n), rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.normal(0, 0.4, (n, 3))
+
+
+def test_features_layout_and_missed_frames():
+    rng = np.random.default_rng(0)
+    xy, z, vis, pres, world = _landmarks(rng)
+    f = frame_features(crop_landmarks(xy, z, IDENTITY, 1024), vis, pres, world, 0.8)
+    assert f.shape == (NUM_LANDMARKS, len(CHANNELS)) == (33, 9) and f.dtype == np.float32
+    np.testing.assert_allclose(f[:, 5:8], world, atol=1e-6)
+    np.testing.assert_allclose(f[:, 3], vis, atol=1e-6)
+    assert np.all(f[:, 8] == np.float32(0.8))
+    mp = {"mp_landmarks": np.zeros((3, 33, 5), np.float32), "mp_world": np.ones((3, 33, 3), np.float32),
+          "mp_score": np.array([0.9, 0.9, 0.0]), "mp_found": np.array([True, True, False])}
+    out = shard_features(mp)
+    assert out.shape == (3, 33, 9) and np.all(out[2] == 0) and np.all(out[0, :, 5:8] == 1)
+
+
+def test_a_live_crop_and_the_same_crop_seen_as_a_frame_give_the_same_input():
+    """Live: landmarks in frame pixels through the crop matrix. Training: BlazePose ran on the crop itself
+    (frame = crop, :data:`IDENTITY`). The same person gives the same features (< 0.5 px)."""
+    from realtime.person_inputs import crop_matrix
+
+    rng = np.random.default_rng(1)
+    xy, z, vis, pres, world = _landmarks(rng)
+    s = 128
+    m = crop_matrix(512.0, 480.0, 600.0, s)  # frame → crop pixels
+    live = crop_landmarks(xy, z, m, s)
+    in_crop = xy @ m[:, :2].T.astype(np.float64) + m[:, 2]
+    trained = crop_landmarks(in_crop, z * m[0, 0], IDENTITY, s)
+    assert np.abs(live - trained).max() * s / 2 < 0.5
+
+
+def test_person_inputs_feed_blazepose_outputs_for_every_person():
+    from realtime.detection import PersonPose
+    from realtime.detection.blazepose import Roi
+    from realtime.detection.landmarks import Landmarks
+    from realtime.detection.tracker import Track
+    from realtime.person_inputs import PersonInputs
+
+    rng = np.random.default_rng(2)
+    people = []
+    for i in range(2):
+        xy, z, vis, pres, world = _landmarks(rng)
+        lm = Landmarks(xy=xy.astype(np.float32), z=z.astype(np.float32), visibility=vis.astype(np.float32),
+                       presence=pres.astype(np.float32), score=0.5 + 0.2 * i, roi=Roi(500, 500, 400, 0.0),
+                       aux_xy=np.zeros((2, 2), np.float32), world=world.astype(np.float32) if i == 0 else None)
+        box = np.array([280, 280, 720, 720], np.float32)
+        people.append(PersonPose(Track(i, box, box, 1.0, 0), lm))
+    builder = PersonInputs(128, ("rgb", "flow"), "dis", rgb_input="blazepose")
+    frame = np.zeros((1000, 1000, 3), np.uint8)
+    out = builder.build(frame, people)
+    x = out.inputs["rgb"]
+    assert x.shape == (2, 33, 9) and out.inputs["flow"].shape == (2, 2, 128, 128)
+    np.testing.assert_allclose(x[0, :, 5:8], people[0].landmarks.world, atol=1e-6)
+    assert np.all(x[1, :, 5:8] == 0)  # a model without world landmarks: zeros, not garbage
+    np.testing.assert_allclose(x[:, 0, 8], [0.5, 0.7], atol=1e-6)
+    back = out.to_frame(0, x[0, :, :2])  # the crop coordinates map back onto the frame's landmarks
+    assert np.abs(back - people[0].landmarks.xy).max() < 1.0
+    with pytest.raises(ValueError, match="rgb_input"):
+        PersonInputs(128, ("rgb",), rgb_input="heatmaps")
+
+
+def test_blazepose_model_trains_and_streams_like_the_batch():
+    torch.manual_seed(0)
+    cfg = load_model_config("lite_blazepose", TINY)
+    assert cfg.rgb_input == "blazepose" and not cfg.streams.keypoints.enabled
+    model = build_model(cfg)
+    assert model.stream_names == ("rgb", "flow")
+    b, n = 2, 12
+    x = torch.rand(b, n, 33, 9)
+    x[:, 3] = 0  # a frame BlazePose missed
+    flow = torch.randn(b, n, 2, 128, 128)
+    out = model(x, flow)
+    assert out.theta.shape == (b, n, 157) and torch.isfinite(out.joints3d).all()
+    out.joints3d.square().mean().backward()
+    assert model.streams["rgb"].mlp[0].weight.grad.abs().sum() > 0
+    assert model.streams["flow"].backbone.features[1].weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        ref = model(x, flow)
+        state = model.init_state(b)
+        feats = model.encode_frames(x, flow)
+        for t in range(n):
+            step, state = model.step({k: v[:, t] for k, v in feats.items()}, state)
+            torch.testing.assert_close(step.theta, ref.theta[:, t], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"\(N, 33, 9\)"):
+        model(torch.rand(b, n, 33, 4), flow)
+
+
+def test_config_refuses_what_cannot_be():
+    with pytest.raises(Exception, match="pretrained: none"):
+        load_model_config("lite_blazepose", ["streams.rgb.pretrained=imagenet"])
+    with pytest.raises(Exception, match="V-stream"):
+        load_model_config("lite_blazepose", ["streams.flow.backbone=blazepose", "streams.flow.pretrained=none"])
+
+
+def test_batches_need_blazepose_outputs_and_jitter_only_found_frames():
+    item = {"rgb": torch.zeros(4, 3, 128, 128), "flow": torch.zeros(4, 2, 128, 128), "kp2d": torch.zeros(4, 49, 3)}
+    with pytest.raises(BatchError, match="--blazepose"):
+        check_item_keys(item, ("rgb", "flow"), "shards", rgb_input="blazepose")
+    x = torch.rand(1, 4, 33, 9)
+    x[0, 2] = 0
+    batch = {**{k: v[None] for k, v in item.items()}, "blazepose": x}
+    inputs = model_inputs(batch, ("rgb", "flow"), 0.01, torch.Generator().manual_seed(0), rgb_input="blazepose")
+    assert inputs.rgb.shape == (1, 4, 33, 9)
+    assert torch.all(inputs.rgb[0, 2] == 0)  # a missed frame stays "missed"
+    assert not torch.equal(inputs.rgb[0, 0, :, :2], x[0, 0, :, :2])
+    torch.testing.assert_close(inputs.rgb[..., 2:5], x[..., 2:5])
