@@ -63,11 +63,21 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return list(args.overrides) + [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in pairs.items() if v is not None]
 
 
-def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print):
-    """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
+def open_engine(cfg: LiveConfig, log=print):
+    """The config's engine bundle (``engine.bundle``, else the embedded default's) as an ``EngineSession``."""
     from engines import EngineSession
     from engines.defaults import default_bundle
 
+    bundle = Path(cfg.engine.bundle) if cfg.engine.bundle else default_bundle(max_persons=max(8, cfg.tracking.max_persons), log=log)
+    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads, spin=cfg.engine.spin_wait,
+                            precision=cfg.engine.precision)
+    log(f"engine: {session.backend} on {session.device}, {session.precision_label} "
+        f"({session.manifest.model_name}, streams {'+'.join(session.streams)})")
+    return session
+
+
+def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print):
+    """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
     from .detection import MultiPersonPose
     from .outputs import ResultWriter, VideoRecorder
     from .person_inputs import PersonInputs
@@ -79,11 +89,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
                          cfg.input.reconnect_min_s, cfg.input.reconnect_max_s, loop=cfg.input.loop or cfg.view.kiosk)
     if max_frames is not None:
         source = _Limited(source, max_frames)
-    bundle = Path(cfg.engine.bundle) if cfg.engine.bundle else default_bundle(max_persons=max(8, cfg.tracking.max_persons), log=log)
-    session = EngineSession(bundle, cfg.engine.backend, cfg.engine.intra_op_threads, spin=cfg.engine.spin_wait,
-                            precision=cfg.engine.precision)
-    log(f"engine: {session.backend} on {session.device}, {session.precision_label} "
-        f"({session.manifest.model_name}, streams {'+'.join(session.streams)})")
+    session = open_engine(cfg, log)
     t = cfg.tracking
     pose = MultiPersonPose.from_tracking(t)
     builder = PersonInputs.for_manifest(session.manifest, scale=t.crop_scale)

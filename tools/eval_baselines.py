@@ -14,6 +14,9 @@ are the body's LSP joints):
 * **(b) per-frame fit**: the body fitted to those world landmarks (``training.fitting.fit_landmarks``, each
   frame alone) and its LSP limb joints — MediaPipe's evidence with the evaluators' joint definitions.
 
+Both, and the errors, come from ``training.baselines`` (``dtsvibe-eval --frames`` scores them on still
+test frames).
+
 MPJPE after aligning the mid-hips (MediaPipe's world axes are the camera's), PA-MPJPE after a similarity
 alignment, in mm, over all frames and per pose category (as in ``tools/blazepose_on_renders.py``).
 """
@@ -29,33 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from blazepose_on_renders import CATEGORIES, categories  # noqa: E402
 from make_synthetic import blazepose_annotator  # noqa: E402
+from training.baselines import LIMBS12, LSP14_IN_SPIN49, MEDIAPIPE_LIMBS, fitted_lsp14, joint_errors  # noqa: E402
 from training.body import BodyModel  # noqa: E402
 from training.evaluation import HELDOUT_SEED  # noqa: E402
-from training.fitting import PosePrior, fit_landmarks  # noqa: E402
-from training.metrics import mpjpe, pa_mpjpe  # noqa: E402
+from training.fitting import PosePrior  # noqa: E402
 from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
 
-#: The 12 limb joints in LSP order (r ankle, r knee, r hip, l hip, l knee, l ankle, r wrist, r elbow,
-#: r shoulder, l shoulder, l elbow, l wrist): their spin49 indices (its GT24 part) and MediaPipe's landmarks.
-SPIN49_LIMBS = list(range(25, 37))
-MEDIAPIPE_LIMBS = [28, 26, 24, 23, 25, 27, 16, 14, 12, 11, 13, 15]
-HIPS = (2, 3)  # in the 12
-
-
-def _centred(x: torch.Tensor) -> torch.Tensor:
-    return x - x[:, list(HIPS)].mean(1, keepdim=True)
-
-
-def errors(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame MPJPE (mid-hips aligned) and PA-MPJPE, mm, of ``(N, 12, 3)`` metres."""
-    p, t = torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(target, dtype=torch.float64)
-    m = mpjpe(_centred(p), _centred(t), pelvis_align=False)
-    return 1000 * m.numpy(), 1000 * pa_mpjpe(p, t).numpy()
+#: The 12 limb joints in LSP order (``training.baselines``): their spin49 indices (its GT24 part).
+SPIN49_LIMBS = [LSP14_IN_SPIN49[i] for i in LIMBS12]
 
 
 def main(argv=None) -> int:
@@ -80,12 +68,9 @@ def main(argv=None) -> int:
         cats += [c for c, f in zip(cat, found) if f]
     world, vis, target = np.concatenate(world), np.concatenate(vis), np.concatenate(target)
     print(f"fitting the body to {len(world)} frames", flush=True)
-    fit = fit_landmarks(world, vis, body=body, prior=prior, iters=args.iters)
-    with torch.no_grad():
-        out = body(torch.as_tensor(fit.pose), torch.as_tensor(fit.betas)[None].expand(len(fit.pose), -1))
-        fitted = body.joint_set(out, "spin49")[:, SPIN49_LIMBS].numpy()
-    rows = {"(a) MediaPipe world landmarks": errors(world[:, MEDIAPIPE_LIMBS], target),
-            "(b) per-frame fit of the body to them": errors(fitted, target)}
+    fitted, residual = fitted_lsp14(world, vis, body=body, prior=prior, iters=args.iters)
+    rows = {"(a) MediaPipe world landmarks": joint_errors(world[:, MEDIAPIPE_LIMBS], target),
+            "(b) per-frame fit of the body to them": joint_errors(fitted[:, LIMBS12], target)}
     cats = np.array(cats)
     table = ("| method | frames | MPJPE mm | PA-MPJPE mm | " + " | ".join(f"PA {c}" for c in CATEGORIES) + " |\n"
              "|---|---:|---:|---:|" + "---:|" * len(CATEGORIES) + "\n")
@@ -98,7 +83,7 @@ def main(argv=None) -> int:
     counts = ", ".join(f"{c} {int((cats == c).sum())}" for c in CATEGORIES)
     note = (f"{args.clips} held-out clips of {args.seq_len} frames at {args.crop}² (motion library test subjects, seed "
             f"{HELDOUT_SEED}); frames where BlazePose found the person: {len(world)} ({counts}). Fit: {args.iters} Adam "
-            f"steps per start, mean landmark residual {1000 * fit.residual.mean():.1f} mm.")
+            f"steps per start, mean landmark residual {1000 * residual.mean():.1f} mm.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval_baselines.md").write_text(f"# Baselines on the held-out generated benchmark\n\n`python tools/eval_baselines.py "

@@ -5,6 +5,7 @@
     dtsvibe-train --config smoke [KEY=VALUE …] [--resume runs/smoke/last.pt] [--out DIR] [--max-steps N]
     torchrun --nproc_per_node=4 -m training.cli --config paper         # DDP, one process per GPU
     dtsvibe-eval runs/smoke/best.pt [more.pt …] [--data-root data] [--out DIR] [--generated 16]
+    dtsvibe-eval --frames TEST.npz --images DIR [--bundle DIR]         # still frames: realtime.frames_eval
 
 Every problem the user can fix (a bad config key, a missing data folder, a checkpoint for another
 model) is one line on stderr and exit status 2.
@@ -21,6 +22,8 @@ from .config import ConfigError, load_train_config
 
 TRAIN_HELP = "Train DTS-VIBE: the main phase (L3D, L2D, Lsmpl, Ladv + motion discriminator), then the flow-loss refinement."
 EVAL_HELP = "Evaluate checkpoints (PA-MPJPE, MPJPE, PVE, Accel) on VIBE-format test sets and a generated benchmark."
+EVAL_FRAMES_HELP = ("Still test frames (SPIN/mmpose .npz) through the live path instead: "
+                    "dtsvibe-eval --frames TEST.npz --images DIR [--bundle DIR] (options: dtsvibe-eval --frames --help).")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -37,7 +40,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dtsvibe-eval", description=EVAL_HELP)
+    p = argparse.ArgumentParser(prog="dtsvibe-eval", description=EVAL_HELP, epilog=EVAL_FRAMES_HELP)
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint(s) written by dtsvibe-train; several give several table rows")
     p.add_argument("--data-root", metavar="DIR", help="folder with the VIBE test db files (3dpw_test_db.pt, mpii3d_val_db.pt, h36m_test_db.pt); default: the checkpoint's data_root")
     p.add_argument("--datasets", default="3dpw,mpii3d,h36m", help="comma-separated test sets to look for (default: 3dpw,mpii3d,h36m)")

@@ -6,6 +6,7 @@
 * :mod:`.video_dataset` — :class:`VibeWindowDataset` (features or crops, labels, masks);
 * :mod:`.amass` — :class:`AmassMotionDataset` (resampled AMASS motion for the discriminator);
 * :mod:`.mixing` — batches mixing 2D-only and 3D data sets at fixed ratios, and :func:`collate`.
+* :mod:`.still_frames` — still test frames in the SPIN/mmpose ``.npz`` layout (``dtsvibe-eval --frames``; not imported here).
 """
 
 from .amass import AmassMotionDataset, MotionWindows, body_pose_6d_from_axis_angle, library_motion_windows, list_amass_files, load_amass_npz, resample_rotations

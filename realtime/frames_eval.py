@@ -1,0 +1,322 @@
+"""``dtsvibe-eval --frames TEST.npz --images DIR``: still test frames through the live path, against their 3D labels.
+
+::
+
+    dtsvibe-eval --frames h36m_valid_protocol2.npz --images /data/h36m [--bundle DIR] [--out DIR] [--max-frames N]
+
+The frames come in the SPIN/mmpose ``.npz`` layout (``imgname``, ``center``, ``scale``, ``S`` as (N, 24, 4) SPIN
+order or (N, 17, 4) Human3.6M/MPI-INF-3DHP order, metres or millimetres; ``training.data.still_frames``).
+Each image is played through the live app's own stages (:mod:`realtime.pipeline`: ``DetectTrack`` — BlazePose
+detector, landmarks and tracker with the live tracking config —, ``CropFlow`` — ``PersonInputs.for_manifest`` —,
+``Inference`` — the engine bundle) as a clip of the image repeated T times (T = the bundle's window, so the
+temporal model sees a full window), fresh tracker and state per image; the last frame's result counts, for the
+person whose box best matches the file's box (SPIN's convention: a square of side ``scale * 200`` px centred
+on ``center``; IoU at least :data:`MIN_IOU`, else the person was not found).
+
+Rows, in mm, on the LSP-14 joints and on the 12 limb joints (``training.baselines``):
+
+* the model (the bundle's folder name): its spin49 joints' LSP-14 part;
+* MediaPipe world landmarks: the same frames' world landmarks (limbs only: MediaPipe has no neck or head top);
+* per-frame fit: the body fitted to those landmarks (``training.fitting.fit_landmarks``).
+
+MPJPE after aligning the mid-hips, PA-MPJPE after a similarity (Procrustes) alignment, over the labelled joints
+(confidence > 0). Frames where no person matched the box are misses, counted; every row is scored on the same
+frames, those where MediaPipe found the person (the model and the fit need its landmarks too).
+
+Anything the user can fix (a missing file or folder, wrong keys or shapes, a bad bundle) is one line on stderr
+and exit status 2. ``eval_main`` is the ``dtsvibe-eval`` console script: it runs this mode when ``--frames`` or
+``--images`` is given and ``training.cli.eval_main`` (checkpoints on VIBE test sets) otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+PROG = "dtsvibe-eval"
+#: The least IoU between the file's box and a tracked person's square box for that person to be the one labelled.
+MIN_IOU = 0.2
+#: Row names of the baselines.
+MEDIAPIPE_ROW, FIT_ROW = "MediaPipe world landmarks", "per-frame fit"
+FRAMES_HELP = ("Still test frames (SPIN/mmpose .npz: imgname, center, scale, S) through the live path: MPJPE and "
+               "PA-MPJPE on the 14 LSP and the 12 limb joints, with MediaPipe's world landmarks and the per-frame fit as baselines.")
+
+__all__ = ["FramesEvalError", "LivePath", "LiveResults", "eval_main", "evaluate", "frames_main", "run_live", "table_markdown"]
+
+
+class FramesEvalError(ValueError):
+    """Something the user can fix; the message says what, in one line."""
+
+
+# -- the live path -----------------------------------------------------------------------------------------
+class LivePath:
+    """The live app's detection, crops and flow, and engine, run on one still image at a time.
+
+    ``run(image_bgr)`` plays the image ``window`` times through ``DetectTrack → CropFlow → Inference`` (as
+    ``dtsvibe-live`` runs them, on one thread) with a fresh tracker and fresh per-person state, and returns the
+    last frame's packet (``people``, ``results``)."""
+
+    def __init__(self, bundle: Optional[str] = None, log: Callable[[str], None] = print) -> None:
+        from .cli import open_engine
+        from .config import load_live_config
+        from .detection import LandmarkEstimator, PersonDetector
+
+        cfg = load_live_config("default", [f"engine.bundle={bundle}"] if bundle else [])
+        self.session = open_engine(cfg, log)
+        m = self.session.manifest
+        if m.joint_set != "spin49":
+            raise FramesEvalError(f"engine bundle {self.session.folder} gives {m.joint_set} joints; this evaluation reads "
+                                  "spin49 joints: rebuild the bundle with tools/build_engine.py")
+        self.tracking = cfg.tracking.model_copy(update={"max_persons": min(cfg.tracking.max_persons, m.max_persons)})
+        self.window = int(m.window)
+        self.name = self.session.folder.resolve().name
+        self.detector, self.estimator = PersonDetector(), LandmarkEstimator()
+
+    def run(self, image_bgr: np.ndarray):
+        from .detection import MultiPersonPose
+        from .person_inputs import PersonInputs
+        from .pipeline import CropFlow, DetectTrack, Inference, Packet
+        from .sources import Frame
+
+        pose = MultiPersonPose.from_tracking(self.tracking, self.detector, self.estimator)
+        stages = [DetectTrack(pose), CropFlow(PersonInputs.for_manifest(self.session.manifest, scale=self.tracking.crop_scale)),
+                  Inference(self.session)]
+        try:
+            for k in range(self.window):
+                packet = Packet(Frame(k, image_bgr, time.monotonic()))
+                for stage in stages:
+                    packet = stage.process(packet)
+        finally:
+            for tid in self.session.slots.tracks:  # the next image starts with no one
+                self.session.release(tid)
+        return packet
+
+
+@dataclass
+class LiveResults:
+    """Per frame: ``found`` (N,) — a person matched the box —, the model's LSP-14 joints ``model`` (N, 14, 3),
+    MediaPipe's world landmarks ``world`` (N, 33, 3) and ``visibility`` (N, 33), the box ``iou`` (N,); zeros
+    where not found."""
+
+    found: np.ndarray
+    model: np.ndarray
+    world: np.ndarray
+    visibility: np.ndarray
+    iou: np.ndarray
+
+
+def match_person(boxes: np.ndarray, target: np.ndarray) -> tuple[Optional[int], float]:
+    """The index of the person box ``(P, 4)`` whose square best overlaps ``target`` ``(4,)`` (IoU ≥ :data:`MIN_IOU`)."""
+    from .detection import box_iou
+    from .detection.tracker import square_boxes
+
+    if len(boxes) == 0:
+        return None, 0.0
+    iou = box_iou(square_boxes(np.asarray(boxes, np.float32)), np.asarray(target, np.float32)[None])[:, 0]
+    k = int(np.argmax(iou))
+    return (k, float(iou[k])) if iou[k] >= MIN_IOU else (None, float(iou[k]))
+
+
+def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> LiveResults:
+    """Every frame of ``frames`` (:class:`training.data.still_frames.StillFrames`) through ``live``."""
+    import cv2
+    from tqdm import tqdm
+
+    from training.baselines import LSP14_IN_SPIN49
+
+    n = len(frames)
+    res = LiveResults(np.zeros(n, bool), np.zeros((n, 14, 3), np.float32), np.zeros((n, 33, 3), np.float32),
+                      np.zeros((n, 33), np.float32), np.zeros(n, np.float32))
+    boxes = frames.boxes
+    for i in tqdm(range(n), desc="frames (live path)", unit="frame", disable=not progress):
+        path = images / frames.imgname[i]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FramesEvalError(f"{path}: not a readable image (frame {i} of {frames.path.name}); replace it or pass --max-frames")
+        packet = live.run(image)
+        if not packet.results:
+            continue
+        k, res.iou[i] = match_person(np.array([p.track.box for p in packet.people]), boxes[i])
+        if k is None or packet.people[k].landmarks.world is None:
+            continue
+        lm = packet.people[k].landmarks
+        res.found[i] = True
+        res.model[i] = packet.results["joints3d"][k][LSP14_IN_SPIN49]
+        res.world[i], res.visibility[i] = lm.world, lm.visibility
+    return res
+
+
+# -- scoring and the report -----------------------------------------------------------------------------------
+def _mean(x: np.ndarray) -> Optional[float]:
+    x = x[np.isfinite(x)]
+    return round(float(x.mean()), 2) if x.size else None
+
+
+def _scores(pred: np.ndarray, target: np.ndarray, labelled: np.ndarray) -> dict[str, Optional[float]]:
+    from training.baselines import joint_errors
+
+    if not len(pred):
+        return {"mpjpe": None, "pa_mpjpe": None}
+    m, pa = joint_errors(pred, target, labelled)
+    return {"mpjpe": _mean(m), "pa_mpjpe": _mean(pa)}
+
+
+def evaluate(frames, live: LiveResults, fit_iters: int = 300, model_name: str = "model",
+             log: Callable[[str], None] = print) -> tuple[list[dict], dict]:
+    """The three rows (model, MediaPipe world landmarks, per-frame fit) on the frames where MediaPipe found the
+    person, and facts for the notes (``found``, ``fit_residual_mm``)."""
+    from training.baselines import LIMBS12, MEDIAPIPE_LIMBS, fitted_lsp14
+
+    ok = live.found
+    target, labelled = frames.lsp14[ok], frames.labelled[ok]
+    lsp = lambda pred: _scores(pred, target, labelled)  # noqa: E731
+    limbs = lambda pred: _scores(pred, target[:, LIMBS12], labelled[:, LIMBS12])  # noqa: E731
+    common = {"frames": len(frames), "found": int(ok.sum())}
+    rows = [{"method": model_name, "lsp14": lsp(live.model[ok]), "limbs12": limbs(live.model[ok][:, LIMBS12]), **common},
+            {"method": MEDIAPIPE_ROW, "lsp14": None, "limbs12": limbs(live.world[ok][:, MEDIAPIPE_LIMBS]), **common}]
+    facts = {"found": int(ok.sum()), "fit_residual_mm": None}
+    if fit_iters > 0:
+        if ok.any():
+            log(f"fitting the body to MediaPipe's world landmarks of {int(ok.sum())} frames ({fit_iters} steps per start)")
+            fitted, residual = fitted_lsp14(live.world[ok], live.visibility[ok], iters=fit_iters)
+            facts["fit_residual_mm"] = round(1000 * float(residual.mean()), 1)
+        else:
+            fitted = np.zeros((0, 14, 3), np.float32)
+        rows.append({"method": FIT_ROW, "lsp14": lsp(fitted), "limbs12": limbs(fitted[:, LIMBS12]), **common})
+    return rows, facts
+
+
+def table_markdown(rows: Sequence[dict]) -> str:
+    fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
+    lines = ["| method | LSP-14 MPJPE | LSP-14 PA-MPJPE | limbs-12 MPJPE | limbs-12 PA-MPJPE | frames | found by MediaPipe |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lsp, limbs = r["lsp14"] or {}, r["limbs12"] or {}
+        lines.append(f"| {r['method']} | {fmt(lsp.get('mpjpe'))} | {fmt(lsp.get('pa_mpjpe'))} | {fmt(limbs.get('mpjpe'))} | "
+                     f"{fmt(limbs.get('pa_mpjpe'))} | {r['frames']} | {r['found']} |")
+    return "\n".join(lines)
+
+
+def _notes(frames, total: int, live: LivePath, facts: dict, fit_iters: int) -> list[str]:
+    unit = "millimetres" if frames.units == "mm" else "metres"
+    notes = [f"{frames.path.name}: S in {frames.layout} order, in {unit} (median joint distance from the skeleton's centre "
+             f"{frames.spread:.3g}); {len(frames)} frames" + (f" of {total} (--max-frames, evenly spaced)" if len(frames) < total else "") + ".",
+             f"Each image played {live.window} times (the bundle's window) through the live path (BlazePose detection and "
+             f"tracking, crops and flow, {live.session.backend} {live.session.precision_label}); the last frame's result of the "
+             f"person whose box matches the file's (IoU ≥ {MIN_IOU}).",
+             f"MediaPipe found the person in {facts['found']} of {len(frames)} frames ({len(frames) - facts['found']} misses); "
+             "every row is scored on those same frames, over the labelled joints (confidence > 0).",
+             "MPJPE in mm after aligning the mid-hips, PA-MPJPE after a similarity (Procrustes) alignment. MediaPipe has no "
+             "neck or head top: its row has limb figures only."]
+    if frames.layout.startswith("Human3.6M"):
+        notes.append("Human3.6M-17 → LSP-14 as VIBE's H36M_TO_J14: the LSP neck is Human3.6M's thorax (joint 8), the head top its head (joint 10).")
+    if fit_iters > 0:
+        res = facts["fit_residual_mm"]
+        notes.append(f"Per-frame fit: {fit_iters} Adam steps per start, frames independent, one body shape per 2048 frames"
+                     + (f"; mean landmark residual {res:.1f} mm." if res is not None else "."))
+    return notes
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+def frames_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=FRAMES_HELP)
+    p.add_argument("--frames", required=True, metavar="TEST.npz", help="the test frames: SPIN/mmpose .npz with imgname, center, scale, S")
+    p.add_argument("--images", required=True, metavar="DIR", help="the folder that the npz's imgname paths are relative to")
+    p.add_argument("--bundle", metavar="DIR", help="engine bundle (tools/build_engine.py); default: the embedded checkpoint's")
+    p.add_argument("--out", metavar="DIR", default="eval_frames", help="where <npz name>.md and .json go (default: eval_frames)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="score N frames, evenly spaced over the file (default: all)")
+    p.add_argument("--fit-iters", type=int, default=300, metavar="N", help="Adam steps of the per-frame fit per start (0: no fit row; default 300)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _fail(exc: BaseException) -> int:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    print(f"{PROG}: {msg}", file=sys.stderr)
+    return 2
+
+
+def frames_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``dtsvibe-eval --frames TEST.npz --images DIR …``: returns the exit status."""
+    from engines import BundleError
+    from training.data.still_frames import StillFramesError, read_still_frames
+
+    from .detection import DetectionSetupError
+    from .outputs import OutputPathError, check_writable
+
+    args = frames_parser().parse_args(argv)
+    log = lambda m: print(f"{PROG}: {m}", flush=True)  # noqa: E731
+    try:
+        if args.max_frames is not None and args.max_frames < 1:
+            raise FramesEvalError(f"--max-frames {args.max_frames}: give a positive number of frames")
+        if args.fit_iters < 0:
+            raise FramesEvalError(f"--fit-iters {args.fit_iters}: give 0 (no fit) or a positive number of steps")
+        frames = read_still_frames(args.frames)
+        total = len(frames)
+        if args.max_frames is not None and args.max_frames < total:
+            frames = frames.subset(np.unique(np.linspace(0, total - 1, args.max_frames).round().astype(np.int64)))
+        images = Path(args.images)
+        if not images.is_dir():
+            raise FramesEvalError(f"--images {images} is not a folder: pass the folder that the npz's imgname paths "
+                                  f"(e.g. {frames.imgname[0]}) are relative to")
+        missing = [name for name in frames.imgname if not (images / name).is_file()]
+        if missing:
+            raise FramesEvalError(f"--images {images}: {len(missing)} of the {len(frames)} images named in imgname are missing, "
+                                  f"e.g. {images / missing[0]}; pass the folder they are relative to")
+        out = Path(args.out)
+        check_writable(out, f"--out {out}")
+        live = LivePath(args.bundle, log)
+        log(f"{len(frames)} frames of {frames.path.name} ({frames.layout}, {frames.units}) through {live.name}, "
+            f"each image {live.window} times")
+        results = run_live(frames, images, live, progress=not args.no_progress)
+    except (FramesEvalError, StillFramesError, BundleError, DetectionSetupError, OutputPathError) as exc:
+        return _fail(exc)
+    rows, facts = evaluate(frames, results, args.fit_iters, live.name, log)
+    table = table_markdown(rows)
+    notes = _notes(frames, total, live, facts, args.fit_iters)
+    print(table)
+    for n in notes:
+        print(n)
+    stem = frames.path.stem
+    command = f"dtsvibe-eval --frames {args.frames} --images {args.images}" + (f" --bundle {args.bundle}" if args.bundle else "") \
+        + (f" --max-frames {args.max_frames}" if args.max_frames else "")
+    md, js = out / f"{stem}.md", out / f"{stem}.json"
+    md.write_text(f"# Still frames through the live path: {frames.path.name}\n\n`{command}`\n\n{table}\n\n"
+                  + "\n".join(f"* {n}" for n in notes) + "\n", encoding="utf-8")
+    meta = {"npz": str(frames.path), "images": str(images), "bundle": str(live.session.folder), "model_name": live.session.manifest.model_name,
+            "window": live.window, "backend": live.session.backend, "precision": live.session.precision_label,
+            "layout": frames.layout, "units": frames.units, "frames": len(frames), "frames_in_file": total,
+            "found": facts["found"], "misses": len(frames) - facts["found"], "min_iou": MIN_IOU, "fit_iters": args.fit_iters,
+            "fit_residual_mm": facts["fit_residual_mm"]}
+    js.write_text(json.dumps({"rows": rows, **meta, "notes": notes}, indent=1, allow_nan=False), encoding="utf-8")
+    log(f"wrote {md}, {js}")
+    return 0
+
+
+def _frames_mode(argv: Sequence[str]) -> bool:
+    return any(a in ("--frames", "--images") or a.startswith(("--frames=", "--images=")) for a in argv)
+
+
+def eval_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``dtsvibe-eval``: still frames (``--frames``/``--images``) here, checkpoints on test sets in ``training.cli``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _frames_mode(argv):
+        if "-h" in argv or "--help" in argv:  # also ``--frames --help``, before --frames wants its argument
+            frames_parser().print_help()
+            return 0
+        return frames_main(argv)
+    from training.cli import eval_main as checkpoints_main
+
+    return checkpoints_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(eval_main())
+

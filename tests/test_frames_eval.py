@@ -1,0 +1,249 @@
+"""``dtsvibe-eval --frames TEST.npz --images DIR``: generated still frames written in the SPIN/mmpose layout, run
+through the live path with a small random-model bundle; the reader, the masked errors, the one-line errors and the
+console script's dispatch."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from realtime.frames_eval import FIT_ROW, MEDIAPIPE_ROW, eval_main
+from training.baselines import joint_errors
+from training.data.still_frames import H36M17_TO_LSP14, read_still_frames
+
+UP, CANVAS, OFFSET = 2, (320, 352), (24, 48)  # crops upscaled ×2, pasted at (row, col) into a larger image
+
+
+def _needs_live_path():
+    pytest.importorskip("moderngl", reason="synthetic rendering needs moderngl (pip install moderngl)")
+    pytest.importorskip("mediapipe", reason="BlazePose's models ship in the mediapipe wheel")
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime runs the engine bundle")
+    pytest.importorskip("onnx", reason="the onnx package is needed by torch.onnx.export")
+    from training.synthetic.render import gl_available
+
+    if not gl_available():  # pragma: no cover - machine dependent
+        pytest.skip("no headless OpenGL 3.3 context through EGL (install libegl1/libgl1/Mesa)")
+
+
+@pytest.fixture(scope="module")
+def frames_set(tmp_path_factory):
+    """4 generated frames (2 clips × 2) as images, with ``spin.npz`` (SPIN-24, metres) and ``h36m.npz``
+    (Human3.6M-17 from the body's own H36M joints, millimetres); boxes from the exact 2D joints, SPIN-style."""
+    _needs_live_path()
+    from training.synthetic import SyntheticConfig, SyntheticGenerator
+    from training.synthetic.geometry import norm_to_pixel
+
+    root = tmp_path_factory.mktemp("frames")
+    gen = SyntheticGenerator(seed=3, config=SyntheticConfig(seq_len=4, crop_size=128))
+    names, centers, scales, spin24, h36m17 = [], [], [], [], []
+    for c in range(2):
+        clip = gen.clip(c)
+        with torch.no_grad():
+            out = gen.body(pose=torch.as_tensor(clip["pose"]).reshape(-1, 24, 3), betas=torch.as_tensor(clip["betas"]))
+            h36m = gen.body.joint_set(out, "h36m17").numpy()
+        for t in (0, 3):
+            image = np.full((*CANVAS, 3), 90, np.uint8)
+            crop = cv2.resize(cv2.cvtColor(clip["rgb"][t], cv2.COLOR_RGB2BGR), None, fx=UP, fy=UP, interpolation=cv2.INTER_LINEAR)
+            image[OFFSET[0]:OFFSET[0] + crop.shape[0], OFFSET[1]:OFFSET[1] + crop.shape[1]] = crop
+            name = f"S{c}/frame_{t:04d}.png"
+            (root / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "images" / name), image)
+            kp = clip["kp2d_spin49"][t]
+            px = norm_to_pixel(kp[kp[:, 2] > 0, :2], 128) * UP + np.array(OFFSET[::-1], np.float64)
+            lo, hi = px.min(0), px.max(0)
+            names.append(name)
+            centers.append((lo + hi) / 2)
+            scales.append(1.2 * (hi - lo).max() / 200)
+            spin24.append(np.concatenate([clip["kp3d"][t, 25:], np.ones((24, 1))], 1))
+            h36m17.append(np.concatenate([1000 * h36m[t], np.ones((17, 1))], 1))
+    common = dict(imgname=np.array(names), center=np.array(centers), scale=np.array(scales))
+    np.savez(root / "spin.npz", S=np.array(spin24, np.float32), **common)
+    np.savez(root / "h36m.npz", S=np.array(h36m17, np.float32), **common)
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A random lite model (small crops, window 8) exported as an ONNX bundle."""
+    _needs_live_path()
+    from engines.export import export_bundle
+    from training.checkpoint import save_checkpoint
+    from training.config import load_model_config
+    from training.model import build_model
+
+    torch.manual_seed(0)
+    cfg = load_model_config("lite", ["input.crop_size=64", "input.seq_len=8", "streams.rgb.pretrained=none", "streams.flow.pretrained=none"])
+    root = tmp_path_factory.mktemp("bundle")
+    ckpt = save_checkpoint(root / "model.pt", build_model(cfg).eval(), cfg)
+    export_bundle(ckpt, root / "random_lite", max_persons=2)
+    return root / "random_lite"
+
+
+def _run(frames_set, bundle, npz, out, *extra):
+    return eval_main(["--frames", str(frames_set / npz), "--images", str(frames_set / "images"), "--bundle", str(bundle),
+                      "--out", str(out), "--fit-iters", "30", "--no-progress", *extra])
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def _check_report(data, frames):
+    rows = {r["method"]: r for r in data["rows"]}
+    assert list(rows) == ["random_lite", MEDIAPIPE_ROW, FIT_ROW]
+    assert data["frames"] == frames and 0 < data["found"] <= frames and data["misses"] == frames - data["found"]
+    assert all(r["frames"] == frames and r["found"] == data["found"] for r in rows.values())  # same frames in every row
+    for name, r in rows.items():
+        assert all(_finite(r["limbs12"][k]) for k in ("mpjpe", "pa_mpjpe")), name
+        if name == MEDIAPIPE_ROW:
+            assert r["lsp14"] is None  # no neck, no head top
+        else:
+            assert all(_finite(r["lsp14"][k]) for k in ("mpjpe", "pa_mpjpe")), name
+    # MediaPipe and the fit to it see the generated person: far from a random body (plausible, not a measured bound)
+    for name in (MEDIAPIPE_ROW, FIT_ROW):
+        assert rows[name]["limbs12"]["mpjpe"] < 400 and rows[name]["limbs12"]["pa_mpjpe"] < 300, name
+    assert data["window"] == 8 and data["fit_iters"] == 30
+    return rows
+
+
+def test_spin24_frames_through_the_live_path(frames_set, bundle, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert _run(frames_set, bundle, "spin.npz", out) == 0
+    stdout = capsys.readouterr().out
+    assert "| method | LSP-14 MPJPE | LSP-14 PA-MPJPE | limbs-12 MPJPE | limbs-12 PA-MPJPE | frames | found by MediaPipe |" in stdout
+    for row in ("| random_lite |", f"| {MEDIAPIPE_ROW} |", f"| {FIT_ROW} |"):
+        assert row in stdout
+    assert "in metres" in stdout and "each image 8 times" in stdout
+    assert {p.name for p in out.iterdir()} == {"spin.md", "spin.json"}
+    data = json.loads((out / "spin.json").read_text())
+    assert data["layout"] == "SPIN-24" and data["units"] == "m"
+    _check_report(data, 4)
+    md = (out / "spin.md").read_text()
+    assert md.startswith("# Still frames through the live path: spin.npz") and f"| {MEDIAPIPE_ROW} | – | – |" in md
+
+
+def test_h36m17_millimetre_frames(frames_set, bundle, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert _run(frames_set, bundle, "h36m.npz", out, "--max-frames", "2") == 0
+    assert "in millimetres" in capsys.readouterr().out
+    data = json.loads((out / "h36m.json").read_text())
+    assert data["layout"] == "Human3.6M-17" and data["units"] == "mm" and data["frames_in_file"] == 4
+    _check_report(data, 2)
+
+
+def test_reader_maps_h36m17_onto_lsp14(frames_set):
+    """The two files describe the same bodies: the H36M joints mapped to LSP-14 (mm → m) land on the SPIN-24
+    labels (the joints' definitions differ by a few cm; a left/right swap would be tens of cm off)."""
+    spin, h36m = read_still_frames(frames_set / "spin.npz"), read_still_frames(frames_set / "h36m.npz")
+    assert (spin.units, h36m.units) == ("m", "mm") and spin.labelled.all() and h36m.labelled.all()
+    assert spin.imgname == h36m.imgname and np.allclose(spin.boxes, h36m.boxes)
+    dist = np.linalg.norm(spin.lsp14 - h36m.lsp14, axis=-1)  # (4, 14), metres
+    limbs = dist[:, :12]
+    assert limbs.mean() < 0.05 and limbs.max() < 0.1
+    swapped = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13]  # right ↔ left
+    assert np.linalg.norm(spin.lsp14 - h36m.lsp14[:, swapped], axis=-1)[:, :12].mean() > 3 * limbs.mean()
+    assert H36M17_TO_LSP14 == [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]
+
+
+def test_reader_confidence_units_and_boxes(tmp_path):
+    rng = np.random.default_rng(0)
+    s = np.concatenate([rng.normal(scale=300, size=(3, 24, 3)), np.ones((3, 24, 1))], -1)
+    s[0, 5, 3] = 0  # an unlabelled joint
+    np.savez(tmp_path / "f.npz", imgname=np.array(["a.jpg", "b.jpg", "c.jpg"]), center=np.full((3, 2), 100.0),
+             scale=np.array([1.0, 0.5, 2.0]), S=s)
+    f = read_still_frames(tmp_path / "f.npz")
+    assert f.units == "mm" and f.layout == "SPIN-24" and len(f) == 3
+    np.testing.assert_allclose(f.lsp14[1], s[1, :14, :3] / 1000, rtol=1e-6)
+    assert not f.labelled[0, 5] and f.labelled.sum() == 3 * 14 - 1
+    np.testing.assert_allclose(f.boxes[1], [50, 50, 150, 150])  # side = scale · 200, centred on center
+    assert f.subset([2]).imgname == ["c.jpg"]
+
+
+def test_joint_errors_over_labelled_joints():
+    rng = np.random.default_rng(1)
+    target = rng.normal(size=(5, 14, 3))
+    r = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64)).Q.numpy()
+    r *= np.sign(np.linalg.det(r))
+    moved = 1.7 * target @ r.T + 0.3  # a similarity of the target: PA-MPJPE 0
+    m, pa = joint_errors(moved, target)
+    assert np.all(pa < 1e-6) and np.all(m > 10)
+    m, pa = joint_errors(target + 0.01, target)  # a shift: MPJPE 0 after the mid-hips
+    assert np.all(m < 1e-6)
+    pred = target.copy()
+    pred[:, 13] += 5.0  # a wild head top, unlabelled in every frame …
+    labelled = np.ones((5, 14), bool)
+    labelled[:, 13] = False
+    m, pa = joint_errors(pred, target, labelled)
+    assert np.all(m < 1e-6) and np.all(pa < 1e-6)  # … does not count
+    labelled[0, 2] = False  # no right hip: no MPJPE for that frame, PA-MPJPE still
+    m, pa = joint_errors(pred, target, labelled)
+    assert np.isnan(m[0]) and np.all(np.isfinite(m[1:])) and np.isfinite(pa[0])
+
+
+# -- one-line errors -----------------------------------------------------------------------------------------
+@pytest.fixture
+def small_set(tmp_path):
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    np.savez(tmp_path / "ok.npz", imgname=np.array(["a.png"]), center=np.array([[16.0, 16.0]]), scale=np.array([0.1]),
+             S=np.ones((1, 17, 4), np.float32))
+    return tmp_path
+
+
+def _one_line_error(capsys, argv, *needles):
+    assert eval_main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dtsvibe-eval: "), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_one_line_errors(small_set, capsys):
+    d = small_set
+    images = ["--images", str(d / "images"), "--out", str(d / "out")]
+    _one_line_error(capsys, ["--frames", str(d / "missing.npz"), *images], "missing.npz", "does not exist", "imgname (N,), center (N, 2), scale")
+    (d / "text.npz").write_text("not a zip")
+    _one_line_error(capsys, ["--frames", str(d / "text.npz"), *images], "text.npz", "not a readable .npz")
+    np.save(d / "array.npy", np.ones((1, 24, 4)))
+    _one_line_error(capsys, ["--frames", str(d / "array.npy"), *images], "array.npy", "one array, not an .npz")
+    np.savez(d / "nokey.npz", imgname=np.array(["a.png"]), center=np.zeros((1, 2)), S=np.ones((1, 24, 4)))
+    _one_line_error(capsys, ["--frames", str(d / "nokey.npz"), *images], "nokey.npz", "no scale", "(N, 24, 4)")
+    np.savez(d / "shape.npz", imgname=np.array(["a.png"]), center=np.zeros((1, 2)), scale=np.ones(1), S=np.ones((1, 15, 4)))
+    _one_line_error(capsys, ["--frames", str(d / "shape.npz"), *images], "S has shape (1, 15, 4)", "(N, 17, 4)")
+    np.savez(d / "center.npz", imgname=np.array(["a.png"]), center=np.zeros((1, 3)), scale=np.ones(1), S=np.ones((1, 24, 4)))
+    _one_line_error(capsys, ["--frames", str(d / "center.npz"), *images], "center has shape (1, 3)", "(1, 2)")
+    np.savez(d / "objects.npz", imgname=np.array(["a.png"], dtype=object), center=np.zeros((1, 2)), scale=np.ones(1),
+             S=np.ones((1, 24, 4)))
+    _one_line_error(capsys, ["--frames", str(d / "objects.npz"), *images], "imgname is stored as Python objects", "re-save")
+    ok = ["--frames", str(d / "ok.npz")]
+    _one_line_error(capsys, [*ok, "--images", str(d / "nowhere"), "--out", str(d / "out")], "--images", "nowhere", "is not a folder", "a.png")
+    (d / "images" / "a.png").unlink()
+    _one_line_error(capsys, [*ok, *images], "1 of the 1 images", "a.png", "missing")
+    cv2.imwrite(str(d / "images" / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    _one_line_error(capsys, [*ok, *images, "--bundle", str(d / "no_bundle")], "no_bundle", "no such engine bundle folder")
+    _one_line_error(capsys, [*ok, *images, "--max-frames", "0"], "--max-frames 0")
+    assert not (d / "out" / "ok.json").exists()
+
+
+def test_dtsvibe_eval_dispatches(tmp_path, capsys):
+    """``--frames``/``--images`` → still frames; anything else → the checkpoint evaluation, unchanged."""
+    assert eval_main(["--frames", "--help"]) == 0
+    out = capsys.readouterr().out
+    for opt in ("--frames", "--images", "--bundle", "--out", "--max-frames", "--fit-iters"):
+        assert opt in out
+    assert eval_main([str(tmp_path / "missing.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        eval_main(["--help"])
+    out = capsys.readouterr().out
+    assert "CHECKPOINT" in out and "--frames TEST.npz --images DIR" in out
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'dtsvibe-eval = "realtime.frames_eval:eval_main"' in pyproject

@@ -1,0 +1,83 @@
+"""The baselines any model must beat, and the per-frame joint errors they are scored with.
+
+* **MediaPipe's world landmarks**: its own hip, knee, … landmarks as they are (:data:`MEDIAPIPE_LIMBS`, the
+  12 limb joints in LSP order; MediaPipe has no neck or head top, and its hips sit higher and wider than
+  the evaluators');
+* **the per-frame fit**: the body fitted to those world landmarks (:func:`training.fitting.fit_landmarks`,
+  frames independent) and its LSP-14 joints (:func:`fitted_lsp14`) — MediaPipe's evidence with the
+  evaluators' joint definitions.
+
+:func:`joint_errors` gives per-frame MPJPE (mid-hips aligned) and PA-MPJPE in mm, optionally over only the
+labelled joints of each frame. Used by ``tools/eval_baselines.py`` (generated clips) and
+``dtsvibe-eval --frames`` (``realtime.frames_eval``: still test frames).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .metrics import LSP14_PELVIS, mpjpe, pa_mpjpe
+
+__all__ = ["LIMBS12", "LSP14_IN_SPIN49", "MEDIAPIPE_LIMBS", "fitted_lsp14", "joint_errors"]
+
+#: The 12 limb joints are the first 12 of the LSP-14 order (r ankle, r knee, r hip, l hip, l knee, l ankle,
+#: r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist); neck and head top follow. Hips: 2 and 3 in both.
+LIMBS12 = list(range(12))
+#: ``spin49[25:39]`` are the LSP-14 joints (the first 14 of its ground-truth 24).
+LSP14_IN_SPIN49 = list(range(25, 39))
+#: MediaPipe's 33 landmarks → the 12 limb joints in LSP order.
+MEDIAPIPE_LIMBS = [28, 26, 24, 23, 25, 27, 16, 14, 12, 11, 13, 15]
+
+
+def joint_errors(pred: np.ndarray, target: np.ndarray, visible: Optional[np.ndarray] = None,
+                 hips: tuple[int, int] = LSP14_PELVIS) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame MPJPE (both skeletons centred on their mid-``hips``) and PA-MPJPE (similarity Procrustes),
+    in mm, of ``(N, J, 3)`` joints in metres. ``visible`` ``(N, J)`` bool: only those joints count (each
+    frame's Procrustes uses them alone); a frame without both hips has no MPJPE, one with fewer than 3
+    joints neither (NaN)."""
+    pred = np.asarray(pred, np.float64)
+    target = np.asarray(target, np.float64)
+    if pred.shape != target.shape or pred.ndim != 3 or pred.shape[-1] != 3:
+        raise ValueError(f"pred {pred.shape} and target {target.shape}: expected both (N, J, 3)")
+    n, j = pred.shape[:2]
+    vis = np.ones((n, j), bool) if visible is None else np.asarray(visible, bool)
+    m, pa = np.full(n, np.nan), np.full(n, np.nan)
+    patterns, group = np.unique(vis, axis=0, return_inverse=True)
+    for g, pattern in enumerate(patterns):
+        rows = np.flatnonzero(group.reshape(-1) == g)
+        joints = np.flatnonzero(pattern)
+        if len(joints) < 3:
+            continue
+        p, t = torch.from_numpy(pred[rows][:, joints]), torch.from_numpy(target[rows][:, joints])
+        pa[rows] = 1000 * pa_mpjpe(p, t).numpy()
+        if all(pattern[h] for h in hips):
+            at = [int(np.flatnonzero(joints == h)[0]) for h in hips]
+            m[rows] = 1000 * mpjpe(p, t, pelvis_align=True, pelvis_index=tuple(at)).numpy()
+    return m, pa
+
+
+def fitted_lsp14(world: np.ndarray, visibility: np.ndarray, body=None, prior=None, iters: int = 300,
+                 chunk: int = 2048):
+    """The per-frame fit baseline: the body fitted to MediaPipe world landmarks ``(N, 33, 3)`` (visibility
+    ``(N, 33)``), frames independent, and its LSP-14 joints ``(N, 14, 3)`` (metres, hip-centred like the
+    landmarks, MediaPipe's camera axes). Returns ``(joints, residual (N,) metres)``. One body shape per
+    ``chunk`` frames (``fit_landmarks`` fits one shape for what it is given)."""
+    from .body import BodyModel
+    from .fitting import PosePrior, fit_landmarks
+
+    body = body or BodyModel.open()
+    prior = prior or PosePrior.from_motion_library()
+    joints, residual = [], []
+    for s in range(0, len(world), chunk):
+        fit = fit_landmarks(world[s:s + chunk], visibility[s:s + chunk], body=body, prior=prior, iters=iters)
+        with torch.no_grad():
+            pose = torch.as_tensor(fit.pose)
+            out = body(pose, torch.as_tensor(fit.betas)[None].expand(len(pose), -1))
+            joints.append(body.joint_set(out, "spin49")[:, LSP14_IN_SPIN49].numpy())
+        residual.append(fit.residual)
+    if not joints:
+        return np.zeros((0, 14, 3), np.float32), np.zeros(0, np.float32)
+    return np.concatenate(joints), np.concatenate(residual)
