@@ -129,6 +129,35 @@ def test_training_batches_carry_blazepose_and_the_discriminator_is_on(tmp_path, 
     assert train_main(["--config", "synthetic", "--out", str(tmp_path / "run"), "--no-progress", *overrides]) == 0
 
 
+def test_the_default_recipe_trains_on_blazepose_outputs_with_the_discriminator_on(tmp_path, annotate):
+    """``dtsvibe-train --config blazepose`` (the lite default's recipe: the V-stream is BlazePose): its batches
+    carry BlazePose's outputs as the V-stream's input, Ladv is on, and a few steps run and write a checkpoint."""
+    from training.checkpoint import load_checkpoint
+    from training.cli import train_main
+    from training.config import load_train_config
+    from training.trainer import Trainer, resolve_model_config
+
+    write_shards(tmp_path / "data" / "synthetic", num_clips=2, shard_size=2, seed=1,
+                 config=SyntheticConfig(seq_len=4, crop_size=S), annotate=annotate)
+    tiny = ("[input.seq_len=4, embed_dim=64, streams.rgb.feature_dim=64, temporal_encoder.layers=1, temporal_encoder.ff_dim=128, "
+            "regressor.layers=1, regressor.dim=64, regressor.ff_dim=128, discriminator.hidden_dim=64, discriminator.attention_dim=64]")
+    overrides = [f"model_overrides={tiny}", "batch_size=2", "num_workers=0", "val_datasets=[]", "main_phase.epochs=1",
+                 "main_phase.iters_per_epoch=2", "refinement_phase.iters_per_epoch=1", f"data_root={tmp_path / 'data'}"]
+    cfg = load_train_config("blazepose", overrides)
+    model_cfg = resolve_model_config(cfg)
+    assert model_cfg.rgb_input == "blazepose"
+    trainer = Trainer(cfg, model_cfg, progress_bar=False, log=lambda m: None)
+    assert trainer.adversarial_active
+    batch = next(iter(trainer._loader(0, 0)))
+    inputs = trainer._inputs(batch, 0)
+    assert inputs.rgb.shape == (2, 4, 33, 9) and inputs.keypoints is None
+    found = batch["mp_found"]
+    assert torch.equal(inputs.rgb[..., 8] > 0, found[..., None].expand(-1, -1, 33) & (batch["mp_score"][..., None] > 0))
+    assert train_main(["--config", "blazepose", "--out", str(tmp_path / "run"), "--no-progress", *overrides]) == 0
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt.model_config.streams.rgb.backbone == "blazepose" and ckpt.progress.phase == 2
+
+
 def _report_tool():
     return load_tool("blazepose_on_renders")
 
