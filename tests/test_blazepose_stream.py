@@ -126,3 +126,34 @@ def test_batches_need_blazepose_outputs_and_jitter_only_found_frames():
     assert torch.all(inputs.rgb[0, 2] == 0)  # a missed frame stays "missed"
     assert not torch.equal(inputs.rgb[0, 0, :, :2], x[0, 0, :, :2])
     torch.testing.assert_close(inputs.rgb[..., 2:5], x[..., 2:5])
+
+
+def test_recrop_moves_landmarks_and_2d_targets_together():
+    from training.batches import ModelInputs, Targets, recrop
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 4, 33, 9) * 2 - 1
+    x[..., 8] = 0.9
+    x[1, 2] = 0  # a missed frame
+    kp2d = x[..., :12, :2].clone()  # 2D targets where the landmarks are
+    tg = Targets(kp2d=kp2d.clone(), kp2d_conf=torch.ones(3, 4, 12), kp3d=torch.rand(3, 4, 12, 3), kp3d_conf=torch.ones(3, 4, 12),
+                 pose=torch.zeros(3, 4, 72), betas=torch.zeros(3, 4, 10), valid=torch.ones(3, 4, dtype=torch.bool),
+                 has_kp2d=torch.ones(3, 4, dtype=torch.bool), has_kp3d=torch.ones(3, 4, dtype=torch.bool),
+                 has_smpl=torch.ones(3, 4, dtype=torch.bool))
+    kp3d = tg.kp3d.clone()
+    inputs = ModelInputs(rgb=x.clone())
+    recrop(inputs, tg, 0.2, 0.2, g)
+    moved = inputs.rgb
+    assert torch.all(moved[1, 2] == 0)  # still missed
+    found = x[..., 8] > 0
+    torch.testing.assert_close(moved[..., :12, :2][found[..., :12]], tg.kp2d[found[..., :12]])  # together
+    assert not torch.allclose(moved[..., :2], x[..., :2])
+    torch.testing.assert_close(moved[..., 3:], x[..., 3:])  # world landmarks, visibility, score untouched
+    torch.testing.assert_close(tg.kp3d, kp3d)
+    for b in range(3):  # one similarity per clip: x' = k x + d, z' = k z
+        f = found[b]
+        a, c = x[b][f][:, 0], moved[b][f][:, 0]
+        k = (c[1] - c[0]) / (a[1] - a[0])
+        torch.testing.assert_close(c, k * a + (c[0] - k * a[0]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(moved[b][f][:, 2], k * x[b][f][:, 2], atol=1e-5, rtol=1e-5)
+        assert 0.8 < float(k) < 1.25

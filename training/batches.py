@@ -45,6 +45,7 @@ __all__ = [
     "ModelInputs",
     "Targets",
     "blazepose_input",
+    "recrop",
     "check_item_keys",
     "keypoint_input",
     "loss_targets",
@@ -203,6 +204,22 @@ def blazepose_input(x: torch.Tensor, noise: float = 0.0, generator: Optional[tor
     jitter = torch.randn(x.shape[:-1] + (5,), generator=generator).to(x.device) * noise
     found = (x[..., 8:9] > 0).to(x.dtype)
     return torch.cat([x[..., :2] + jitter[..., :2] * found, x[..., 2:5], x[..., 5:8] + 0.5 * jitter[..., 2:] * found, x[..., 8:]], -1)
+
+
+def recrop(inputs: ModelInputs, targets: Targets, shift: float, scale: float, generator: Optional[torch.Generator] = None) -> None:
+    """Crop-placement augmentation for the BlazePose V-stream, in place: as if each clip's crop square had been
+    moved by up to ``shift`` (normalised crop units) and resized by a factor up to ``exp(±scale)``. BlazePose's
+    image landmarks (x, y, and z with them) and the 2D targets move together; 3D and SMPL targets do not change
+    (a weak-perspective camera absorbs both). Generated clips keep the person centred in the crop; live, the
+    tracker's crop lags a moving person, and the model must read where the person is from the landmarks."""
+    x = inputs.rgb
+    b = x.shape[0]
+    d = ((torch.rand(b, 2, generator=generator) * 2 - 1) * shift).to(x.device)
+    k = torch.exp((torch.rand(b, generator=generator) * 2 - 1) * scale).to(x.device)
+    found = x[..., 8:9] > 0
+    moved = torch.cat([x[..., :2] * k[:, None, None, None] + d[:, None, None, :], x[..., 2:3] * k[:, None, None, None]], -1)
+    inputs.rgb = torch.cat([torch.where(found, moved, x[..., :3]), x[..., 3:]], -1)
+    targets.kp2d = targets.kp2d * k[:, None, None, None] + d[:, None, None, :]
 
 
 def _flow_input(batch: Mapping[str, Any], flow_fn: Optional[FlowFn]) -> torch.Tensor:

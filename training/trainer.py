@@ -45,7 +45,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .batches import FlowFn, ModelInputs, Targets, check_item_keys, loss_targets, model_inputs, shard, to_device
+from .batches import FlowFn, ModelInputs, Targets, check_item_keys, loss_targets, model_inputs, recrop, shard, to_device
 from .body.rotations import matrix_to_rot6d
 from .checkpoint import (
     CheckpointError,
@@ -476,6 +476,12 @@ class Trainer:
         return self.use_adv and self.progress.phase == 0
 
     @property
+    def recrop_active(self) -> bool:
+        """Crop-placement augmentation (BlazePose V-stream, main phase, ``recrop_shift``/``recrop_scale`` > 0)."""
+        return (self.model_cfg.rgb_input == "blazepose" and self.progress.phase == 0
+                and (self.cfg.recrop_shift > 0 or self.cfg.recrop_scale > 0))
+
+    @property
     def flow_loss_active(self) -> bool:
         return self.use_flow_loss and self.progress.phase == 1
 
@@ -547,6 +553,9 @@ class Trainer:
         """One generator step, then (main phase) one discriminator step. Returns the logged terms."""
         batch = to_device(batch, self.device)
         inputs, targets = self._inputs(batch, step), loss_targets(batch)
+        if self.recrop_active:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_033 + step * 7919 + self.dist.rank)
+            recrop(inputs, targets, self.cfg.recrop_shift, self.cfg.recrop_scale, gen)
         if self.flow_loss_active:
             targets.flow = self._flow_target(batch, inputs, targets.flow)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):

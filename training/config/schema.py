@@ -221,6 +221,11 @@ class TrainConfig(StrictModel):
     best_metric: Literal["pa_mpjpe", "mpjpe", "pve", "accel"] = "pa_mpjpe"
     #: Std of Gaussian noise added to the keypoint stream's landmarks (normalised crop units); 0 = off.
     keypoint_noise: float = Field(0.0, ge=0)
+    #: Crop-placement augmentation of a BlazePose V-stream (``training.batches.recrop``): each clip's crop moved
+    #: by up to this much (normalised crop units) and resized by up to exp(±recrop_scale); main phase only
+    #: (the refinement's flow loss reads the flow where the 2D joints are). 0 = off.
+    recrop_shift: float = Field(0.0, ge=0, le=1)
+    recrop_scale: float = Field(0.0, ge=0, le=1)
     #: Dropout inside the motion discriminator (VIBE: 0.1); 0 makes runs with different process counts comparable.
     discriminator_dropout: float = Field(0.1, ge=0, lt=1)
     #: ``torch.use_deterministic_algorithms`` (warn-only) so that a seed fixes the run.
