@@ -3,6 +3,7 @@
 the body model fitted to them frame by frame.
 
     python tools/eval_baselines.py [--clips 24] [--crop 128] [--out docs/eval_baselines]
+    python tools/eval_baselines.py --shards data/synthetic_heldout --checkpoint CKPT... [--out DIR]   # + models' rows
 
 Clips of the held-out benchmark (the motion library's test subjects, seed ``HELDOUT_SEED``) are played
 through BlazePose as the live app runs it (``tools/make_synthetic.py``'s annotator). On the frames where it
@@ -16,6 +17,10 @@ are the body's LSP joints):
 
 Both, and the errors, come from ``training.baselines`` (``dtsvibe-eval --frames`` scores them on still
 test frames).
+
+``--shards`` reads the held-out clips with BlazePose's outputs already stored (``training.evaluation.HELDOUT_COMMAND``)
+instead of making them; ``--checkpoint`` adds a row per checkpoint (whole clips through the model, scored on the same
+frames), and ``<name> (T=1)`` for the first (the same weights, each frame alone).
 
 MPJPE after aligning the mid-hips (MediaPipe's world axes are the camera's), PA-MPJPE after a similarity
 alignment, in mm, over all frames and per pose category (as in ``tools/blazepose_on_renders.py``).
@@ -53,14 +58,30 @@ def main(argv=None) -> int:
     p.add_argument("--seq-len", type=int, default=16)
     p.add_argument("--iters", type=int, default=300, help="fitting steps per start")
     p.add_argument("--out", default="out/eval_baselines")
+    p.add_argument("--shards", type=Path, help="held-out clips with BlazePose's outputs (tools/make_synthetic.py --blazepose)")
+    p.add_argument("--checkpoint", nargs="*", default=[], help="checkpoints to score on the same frames")
     args = p.parse_args(argv)
-    gen = SyntheticGenerator(HELDOUT_SEED, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion_split="test"))
-    body, prior, annotate = BodyModel.open(), PosePrior.from_motion_library(), blazepose_annotator()
+    if args.shards:
+        from training.synthetic import SyntheticShardDataset
+
+        source = SyntheticShardDataset(args.shards)
+        args.clips = min(args.clips, len(source))
+        annotate = None
+    else:
+        source = SyntheticGenerator(HELDOUT_SEED, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion_split="test"))
+        annotate = blazepose_annotator()
+    body, prior = BodyModel.open(), PosePrior.from_motion_library()
+    models = _load_models(args.checkpoint)
     world, vis, target, cats = [], [], [], []
+    ours: dict[str, list] = {name: [] for name in models}
     for i in tqdm(range(args.clips), desc="clips (BlazePose)", unit="clip"):
-        clip = gen.clip(i)
-        annotate(clip)
-        found = clip["mp_found"]
+        clip = source.clip(i)
+        if annotate is not None:
+            annotate(clip)
+        found = np.asarray(clip["mp_found"], bool)
+        args.seq_len = len(found)
+        for name, (model, per_frame) in models.items():
+            ours[name].append(_model_joints(model, clip, per_frame)[found][:, LIMBS12])
         cat = categories(clip, body)
         world.append(clip["mp_world"][found])
         vis.append(clip["mp_landmarks"][found, :, 3])
@@ -71,6 +92,7 @@ def main(argv=None) -> int:
     fitted, residual = fitted_lsp14(world, vis, body=body, prior=prior, iters=args.iters)
     rows = {"(a) MediaPipe world landmarks": joint_errors(world[:, MEDIAPIPE_LIMBS], target),
             "(b) per-frame fit of the body to them": joint_errors(fitted[:, LIMBS12], target)}
+    rows.update({name: joint_errors(np.concatenate(j), target) for name, j in ours.items()})
     cats = np.array(cats)
     table = ("| method | frames | MPJPE mm | PA-MPJPE mm | " + " | ".join(f"PA {c}" for c in CATEGORIES) + " |\n"
              "|---|---:|---:|---:|" + "---:|" * len(CATEGORIES) + "\n")
@@ -84,14 +106,42 @@ def main(argv=None) -> int:
     note = (f"{args.clips} held-out clips of {args.seq_len} frames at {args.crop}² (motion library test subjects, seed "
             f"{HELDOUT_SEED}); frames where BlazePose found the person: {len(world)} ({counts}). Fit: {args.iters} Adam "
             f"steps per start, mean landmark residual {1000 * residual.mean():.1f} mm.")
+    if args.shards:
+        note = f"Clips from {args.shards}. " + note
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval_baselines.md").write_text(f"# Baselines on the held-out generated benchmark\n\n`python tools/eval_baselines.py "
-                                           f"--clips {args.clips} --crop {args.crop}`\n\n{table}\n{note}\n")
+    command = " ".join(["python tools/eval_baselines.py", *(argv if argv is not None else sys.argv[1:])])
+    (out / "eval_baselines.md").write_text(f"# Baselines on the held-out generated benchmark\n\n`{command}`\n\n{table}\n{note}\n")
     (out / "eval_baselines.json").write_text(json.dumps({"rows": results, "note": note}, indent=1))
     print(table)
     print(note)
     return 0
+
+
+def _load_models(paths: list[str]) -> dict:
+    """``{row name: (model, per_frame)}``: each checkpoint, and the first again frame by frame (T = 1)."""
+    if not paths:
+        return {}
+    from training.checkpoint import model_from_checkpoint
+
+    models = {}
+    for k, path in enumerate(paths):
+        model, _ = model_from_checkpoint(path, None, None, False, device="cpu")
+        models[Path(path).stem if Path(path).stem not in models else str(path)] = (model.eval(), False)
+        if k == 0:
+            models[f"{Path(path).stem} (T=1)"] = (model, True)
+    return models
+
+
+def _model_joints(model, clip: dict, per_frame: bool) -> np.ndarray:
+    """The model's LSP-14 joints ``(T, 14, 3)`` over a whole clip (as ``dtsvibe-eval`` runs it)."""
+    from training.evaluation import clip_to_sequence, predict_sequence
+    from training.flow import make_provider, sequence_flow
+
+    provider = model.cfg.streams.flow.provider if "flow" in model.stream_names else None
+    flow_fn = (lambda frames, p=make_provider(provider): sequence_flow(p, frames)) if provider else None
+    seq = clip_to_sequence(clip, "heldout", model.stream_names, flow_fn, model.cfg.rgb_input)
+    return predict_sequence(model, seq, per_frame=per_frame)["joints"].numpy()
 
 
 if __name__ == "__main__":
