@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional, Sequence
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from training.config.loader import StrictModel, load_config
 from training.config.schema import resolve_config_path
@@ -36,6 +36,20 @@ class TrackingConfig(StrictModel):
     #: Run the person detector every this many frames; in between every tracked person is followed
     #: from its previous landmarks, as MediaPipe's pose solution does (1 = detect in every frame).
     detect_every: PositiveInt = 10
+    #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
+    #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).
+    landmark_runtime: Literal["auto", "litert", "onnxruntime"] = "auto"
+
+    @field_validator("landmark_runtime")
+    @classmethod
+    def _onnx_file_present(cls, value: str) -> str:
+        if value == "onnxruntime":
+            from .detection.runtime import missing_landmark_onnx
+
+            problem = missing_landmark_onnx()
+            if problem:
+                raise ValueError(f"tracking.landmark_runtime: onnxruntime needs the converted model, but {problem}")
+        return value
 
 
 class EngineConfig(StrictModel):

@@ -22,14 +22,19 @@ Why (measured on this 2-core CPU, 1 interpreter thread, /work/shared/media clips
   65–69 with ``tiles=2``, 83–96 with ``tiles=3``; one stable id on every clip (taiji read every 8th
   frame included); no duplicate person on the portrait clip after :func:`same_person`.
 
-Face seeds miss people seen from the side or behind; the legacy solution doubles the landmark cost;
-converting to ONNX (``tflite2onnx``) would need a converter at run time or a shipped converted file.
+Face seeds miss people seen from the side or behind; the legacy solution doubles the landmark cost.
 So: BlazePose detector + landmark model on LiteRT; ``tiles`` trades time for small/far people.
+
+The landmark model also ships as ONNX (``assets/pose_landmark_full.onnx``, tf2onnx's TFLite reader run by
+``tools/convert_blazepose.py``; LiteRT's outputs within 1e-3, landmarks in MediaPipe's normalised units)
+so that ONNX Runtime and TensorRT can run it: ``LandmarkEstimator(runtime="litert" | "onnxruntime" |
+"auto")``. On this CPU LiteRT is the faster (docs/bench/blazepose_onnx.md), so ``auto`` keeps it there and
+takes ONNX Runtime where it has a GPU. The detector stays on LiteRT (its sparse weights do not convert).
 
 Public API::
 
     det = PersonDetector(min_score=0.5, tiles=0)      # detect(frame_bgr) -> [Detection(box, score, keypoints)]
-    est = LandmarkEstimator()                         # estimate(frame_bgr, roi | Detection | box) -> Landmarks
+    est = LandmarkEstimator(runtime="auto")           # estimate(frame_bgr, roi | Detection | box) -> Landmarks
     trk = PersonTracker(max_persons=4, max_missed=15, iou_threshold=0.3, smoothing=0.5)
     trk.update(detections, frame_index) -> [Track(id, box, ...)];  crop_box(box, 1.2) -> (cx, cy, size)
     MultiPersonPose(det, est, trk).process(frame_bgr, frame_index) -> [PersonPose(track, landmarks)]

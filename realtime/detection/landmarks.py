@@ -1,15 +1,16 @@
-"""MediaPipe's 33 pose landmarks for one person region (``pose_landmark_full.tflite``)."""
+"""MediaPipe's 33 pose landmarks for one person region (``pose_landmark_full.tflite``, on LiteRT or as ONNX)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
 from .blazepose import LANDMARK_INPUT, LANDMARK_VALUES, NUM_RAW_LANDMARKS, Roi, roi_from_alignment, roi_from_box, sigmoid
-from .runtime import LANDMARK_MODEL, TFLiteModel, mediapipe_model
+from .runtime import LANDMARK_MODEL, OnnxModel, TFLiteModel, choose_landmark_runtime, mediapipe_model
 
 NUM_LANDMARKS = 33
 #: Side of the landmark model's heatmap grid (64 × 64 cells over its 256² input).
@@ -62,19 +63,36 @@ class LandmarkEstimator:
 
     ``region`` is a :class:`Roi` (rotated square, e.g. ``Detection.roi()`` or ``Landmarks.next_roi()``),
     a ``Detection``, or an axis-aligned box ``(x0, y0, x1, y1)`` (an upright square around it, 1.25×).
+
+    Args:
+        num_threads: CPU threads of the runtime.
+        runtime: ``litert`` (the shipped ``.tflite``), ``onnxruntime`` (its ONNX conversion, ``onnx_path``;
+            CUDA when ONNX Runtime has it) or ``auto`` (:func:`~.runtime.choose_landmark_runtime`: the
+            faster one here). Both give the same outputs (within 1e-3, tests/test_blazepose_onnx.py).
+        onnx_path: the ONNX file (default: the one shipped in ``assets/``, ``runtime.LANDMARK_ONNX``).
     """
 
-    def __init__(self, num_threads: Optional[int] = 1):
-        self.model = TFLiteModel(mediapipe_model(LANDMARK_MODEL), num_threads)
+    def __init__(self, num_threads: Optional[int] = 1, runtime: str = "auto", onnx_path: Optional[str | Path] = None):
+        #: The runtime in use: ``litert`` or ``onnxruntime``.
+        self.runtime = choose_landmark_runtime(runtime, onnx_path)
+        if self.runtime == "onnxruntime":
+            self.model: Union[TFLiteModel, OnnxModel] = OnnxModel(onnx_path, num_threads)
+        else:
+            self.model = TFLiteModel(mediapipe_model(LANDMARK_MODEL), num_threads)
 
-    def estimate(self, frame_bgr: np.ndarray, region: Union[Roi, Sequence[float], "object"]) -> Landmarks:
-        roi = _as_roi(region)
+    @staticmethod
+    def input_tensor(frame_bgr: np.ndarray, roi: Roi) -> np.ndarray:
+        """The model's input for ``roi``: ``(1, 256, 256, 3)`` float32 RGB in [0, 1], the region cut upright."""
         side = LANDMARK_INPUT
         crop = cv2.warpAffine(
             frame_bgr, roi.to_input(side), (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
-        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0  # model range [0, 1]
-        outputs = self.model(x[None])
+        return (cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)[None]  # model range [0, 1]
+
+    def estimate(self, frame_bgr: np.ndarray, region: Union[Roi, Sequence[float], "object"]) -> Landmarks:
+        roi = _as_roi(region)
+        side = LANDMARK_INPUT
+        outputs = self.model(self.input_tensor(frame_bgr, roi))
         by_size = {o.size: o for o in outputs[2:]}  # the three other outputs differ in size
         raw = outputs[0].reshape(NUM_RAW_LANDMARKS, LANDMARK_VALUES)
         score = float(np.asarray(outputs[1]).reshape(-1)[0])

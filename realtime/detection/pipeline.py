@@ -86,11 +86,12 @@ class MultiPersonPose:
     def from_tracking(cls, tracking, detector: Optional[PersonDetector] = None,
                       estimator: Optional[LandmarkEstimator] = None) -> "MultiPersonPose":
         """The detector, landmark model and tracker as the live app runs them, from the live config's
-        ``tracking`` section (``realtime.config.TrackingConfig``): one assembly for live, calibration and
-        the generator's MediaPipe-in-the-loop labels. Pass ``detector``/``estimator`` to reuse loaded models
-        with a fresh tracker."""
+        ``tracking`` section (``realtime.config.TrackingConfig``; its ``landmark_runtime`` picks the landmark
+        model's runtime): one assembly for live, calibration and the generator's MediaPipe-in-the-loop labels.
+        Pass ``detector``/``estimator`` to reuse loaded models with a fresh tracker."""
         t = tracking
-        return cls(detector or PersonDetector(), estimator or LandmarkEstimator(),
+        estimator = estimator or LandmarkEstimator(runtime=getattr(t, "landmark_runtime", "auto"))
+        return cls(detector or PersonDetector(), estimator,
                    PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
                    detect_every=t.detect_every)
 

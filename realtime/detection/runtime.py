@@ -1,10 +1,12 @@
-"""Finding the pose models that the mediapipe wheel ships and running them with a TFLite runtime.
+"""Finding the pose models that the mediapipe wheel ships and running them with LiteRT or ONNX Runtime.
 
 Nothing is downloaded: the models come from the installed ``mediapipe`` package
 (``mediapipe/modules/pose_detection/pose_detection.tflite`` and
-``mediapipe/modules/pose_landmark/pose_landmark_full.tflite``). The runtime is LiteRT
+``mediapipe/modules/pose_landmark/pose_landmark_full.tflite``). The TFLite runtime is LiteRT
 (``pip install ai-edge-litert``, Google's standalone TFLite interpreter); ``tflite_runtime`` or a full
-TensorFlow work too when one of them is installed instead.
+TensorFlow work too when one of them is installed instead. The landmark model also ships converted to
+ONNX (``assets/pose_landmark_full.onnx``, built by ``tools/convert_blazepose.py``) for ONNX Runtime
+and TensorRT; :func:`choose_landmark_runtime` picks between the two.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ import numpy as np
 
 DETECTOR_MODEL = "modules/pose_detection/pose_detection.tflite"
 LANDMARK_MODEL = "modules/pose_landmark/pose_landmark_full.tflite"
+#: ``pose_landmark_full.tflite`` converted to ONNX by ``tools/convert_blazepose.py`` (same outputs, same order).
+LANDMARK_ONNX = Path(__file__).resolve().parent / "assets" / "pose_landmark_full.onnx"
+#: What runs the landmark model: the faster one here (``auto``), or either by name.
+LANDMARK_RUNTIMES = ("auto", "litert", "onnxruntime")
+#: The faster landmark runtime on a CPU, measured by ``tools/convert_blazepose.py`` on the 2-core development
+#: machine (docs/bench/blazepose_onnx.md); ``auto`` takes ONNX Runtime wherever it has a GPU.
+CPU_LANDMARK_RUNTIME = "litert"
 
 
 class DetectionSetupError(RuntimeError):
@@ -113,3 +122,60 @@ class TFLiteModel:
         self._it.set_tensor(self.input_index, x)
         self._it.invoke()
         return [self._it.get_tensor(i) for i in self._outputs]
+
+
+def missing_landmark_onnx(path: Optional[str | Path] = None) -> Optional[str]:
+    """One line saying that the landmark model's ONNX file (default :data:`LANDMARK_ONNX`) is missing and
+    what builds it; None when it is there."""
+    path = Path(path or LANDMARK_ONNX)
+    if path.is_file():
+        return None
+    return f"{path} is missing: build it with python tools/convert_blazepose.py"
+
+
+def choose_landmark_runtime(runtime: str = "auto", onnx_path: Optional[str | Path] = None) -> str:
+    """``litert`` or ``onnxruntime`` for ``runtime``; ``auto`` = ONNX Runtime when it has a GPU (CUDA provider),
+    else :data:`CPU_LANDMARK_RUNTIME`, falling back to LiteRT when the ONNX file (``onnx_path``) is missing."""
+    if runtime not in LANDMARK_RUNTIMES:
+        raise ValueError(f"landmark runtime must be one of {', '.join(LANDMARK_RUNTIMES)}, got {runtime!r}")
+    if runtime != "auto":
+        return runtime
+    if missing_landmark_onnx(onnx_path):
+        return "litert"
+    from engines.backends.onnxruntime_backend import cuda_available
+
+    return "onnxruntime" if cuda_available() else CPU_LANDMARK_RUNTIME
+
+
+class OnnxModel:
+    """The ONNX twin of :class:`TFLiteModel`: ``model(x)`` → list of output arrays in the graph's order.
+
+    Args:
+        path: the ``.onnx`` file (default :data:`LANDMARK_ONNX`).
+        num_threads: ONNX Runtime intra-op threads (None = one per core).
+        device: ``cpu``, ``cuda`` (the CUDA provider), or ``auto``: CUDA when the installed build has it.
+    """
+
+    def __init__(self, path: Optional[str | Path] = None, num_threads: Optional[int] = 1, device: str = "auto"):
+        problem = missing_landmark_onnx(path)
+        if problem:
+            raise DetectionSetupError(problem)
+        path = path or LANDMARK_ONNX
+        if importlib.util.find_spec("onnxruntime") is None:
+            raise DetectionSetupError("onnxruntime is not installed: pip install onnxruntime")
+        from engines.backends.onnxruntime_backend import OnnxRuntimeGraph, cuda_available
+
+        if device == "auto":
+            device = "cuda" if cuda_available() else "cpu"
+        self.path = Path(path)
+        # Idle worker threads sleep (no spinning): the pipeline's other stages share these cores.
+        self._graph = OnnxRuntimeGraph(self.path, device=device, intra_op_threads=int(num_threads or 0), spin=False)
+        inp = self._graph.session.get_inputs()[0]
+        self.input_shape = tuple(int(s) for s in inp.shape)
+        self.output_names = list(self._graph.output_names)
+        self.device = self._graph.device
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        x = np.ascontiguousarray(x, np.float32).reshape(self.input_shape)
+        out = self._graph.run({self._graph.input_names[0]: x})
+        return [out[name] for name in self.output_names]
