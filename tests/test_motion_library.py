@@ -140,6 +140,15 @@ def test_library_file_layout(lib):
     assert np.isfinite(lib.pose.astype(np.float32)).all() and np.isfinite(lib.transl).all()
 
 
+def test_library_file_from_before_the_shape_fit_still_loads(tmp_path):
+    with np.load(MOTION_LIBRARY_PATH) as z:
+        arrays = {k: z[k] for k in z.files if k not in ("subject_ids", "subject_betas", "retarget_error_mean_shape_m")}
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = load_motion_library(tmp_path / "old.npz")
+    assert old.subject_betas == {} and old.retarget_error_mean_shape_m is None
+    assert old.clips("val")[0].betas is None and len(old.clips("val")[0]) > 0
+
+
 def test_library_splits_disjoint_by_subject(lib):
     subjects = {s: set(lib.clip_subjects[[i for i in range(len(lib)) if lib.clip_splits[i] == s]]) for s in SPLITS}
     assert all(subjects[s] for s in SPLITS)
