@@ -138,6 +138,30 @@ def test_library_file_layout(lib):
     assert np.array_equal(lib.clip_starts[1:], np.cumsum(lib.clip_lengths)[:-1]) and lib.clip_starts[0] == 0
     assert len(lib) == len(lib.clip_names) == len(lib.clip_subjects) == len(lib.clip_splits) == 98
     assert np.isfinite(lib.pose.astype(np.float32)).all() and np.isfinite(lib.transl).all()
+    assert set(lib.subject_betas) == set(lib.clip_subjects.tolist())
+    assert all(b.shape == (10,) and np.linalg.norm(b) < 4.81 and np.abs(b).max() <= 2.5 for b in lib.subject_betas.values())
+    assert lib.retarget_error_m.shape == (len(lib),) and (lib.retarget_error_m < lib.retarget_error_mean_shape_m).all()
+
+
+def test_library_clips_carry_their_subject_shape(lib):
+    """Each clip's poses were retargeted onto its subject's stored shape: the posed body's joints follow the CMU
+    skeleton to the error the library records (docs/motion/retarget.md)."""
+    import torch
+
+    from training.body import SMPL_JOINTS, BodyModel
+    from training.bvh import read_bvh
+    from training.synthetic.retarget import MAJOR_JOINTS, aligned_joint_error, body_joints, cmu_points, rest_joints
+
+    clip = next(c for c in lib.clips("train") if c.name == "09_01")
+    assert clip.betas is not None and np.array_equal(clip.betas, lib.subject_betas[9])
+    if not (CMU_DIR / "09_01.bvh").is_file():
+        pytest.skip(f"CMU BVH files not present at {CMU_DIR}")
+    skel, motion = read_bvh(CMU_DIR / "09_01.bvh")
+    _, pos = forward_kinematics(skel, motion)
+    rest = rest_joints(BodyModel.open(), torch.as_tensor(clip.betas))
+    joints = body_joints(rest, clip.pose.astype(np.float64))[:, [SMPL_JOINTS.index(n) for n in MAJOR_JOINTS]]
+    err = aligned_joint_error(joints, cmu_points(skel, pos[1::4])).mean()
+    assert err == pytest.approx(float(lib.retarget_error_m[lib.clip_names.index("09_01")]), abs=0.002)  # float16 poses
 
 
 def test_library_file_from_before_the_shape_fit_still_loads(tmp_path):
