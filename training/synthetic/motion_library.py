@@ -4,9 +4,13 @@ The file (``assets/cmu_motion.npz``, built by ``tools/build_motion_library.py``)
 30 fps in the body's axes (+y up, the T-pose faces +z, left = +x; the generator's world frame):
 
 * ``pose`` (N, 24, 3) float16 axis-angle (SMPL joint order, ``joint_names``), ``transl`` (N, 3)
-  float32 metres (``body(pose).joints + transl`` puts the body where the subject was; floor ≈ y 0);
+  float32 metres (``body(pose, betas).joints + transl`` puts the body, with its subject's ``betas``,
+  where the subject was; floor ≈ y 0);
+* per subject: ``subject_ids``, ``subject_betas`` (S, 10) float16 — the body's shape fitted to the
+  subject's skeleton, the shape the poses were retargeted onto (within the generator's own shapes);
 * per clip: ``clip_names``, ``clip_subjects``, ``clip_splits`` (train / val / test, by subject),
-  ``clip_starts``, ``clip_lengths``, ``retarget_error_m``;
+  ``clip_starts``, ``clip_lengths``, ``retarget_error_m`` (mean joint error against the CMU skeleton,
+  subject shape; ``retarget_error_mean_shape_m`` the same on the mean shape);
 * ``fps``, ``split_subjects`` (JSON), ``acknowledgement`` and ``terms`` (CMU's, verbatim), ``source``.
 
 Mirrored motion is not stored: :func:`mirror_motion` makes it exactly (swap left/right joints, negate
@@ -69,6 +73,7 @@ class MotionClip:
     pose: np.ndarray  # (T, 24, 3) float32 axis-angle
     transl: np.ndarray  # (T, 3) float32 metres
     mirrored: bool = False
+    betas: Optional[np.ndarray] = None  # (10,) float32, the subject's fitted shape (None in older library files)
 
     def __len__(self) -> int:
         return len(self.pose)
@@ -89,6 +94,13 @@ class MotionLibrary:
             self.clip_starts = z["clip_starts"].astype(int)
             self.clip_lengths = z["clip_lengths"].astype(int)
             self.retarget_error_m = z["retarget_error_m"]
+            # Library files from before the shape fit lack these: no subject shapes, no mean-shape errors.
+            fitted = "subject_betas" in z.files
+            #: subject → fitted betas (10,) float32
+            self.subject_betas: dict[int, np.ndarray] = (
+                {int(s): b.astype(np.float32) for s, b in zip(z["subject_ids"], z["subject_betas"])} if fitted else {}
+            )
+            self.retarget_error_mean_shape_m: Optional[np.ndarray] = z["retarget_error_mean_shape_m"] if fitted else None
             self.split_subjects: dict[str, list[int]] = json.loads(str(z["split_subjects"]))
             self.acknowledgement = str(z["acknowledgement"])
             self.terms = str(z["terms"])
@@ -103,7 +115,8 @@ class MotionLibrary:
         transl = self.transl[s : s + n].astype(np.float32)
         if mirrored:
             pose, transl = mirror_motion(pose, transl, self.joint_names)
-        return MotionClip(self.clip_names[i], int(self.clip_subjects[i]), self.clip_splits[i], pose, transl, mirrored)
+        subject = int(self.clip_subjects[i])
+        return MotionClip(self.clip_names[i], subject, self.clip_splits[i], pose, transl, mirrored, self.subject_betas.get(subject))
 
     def clips(self, split: Optional[str] = None, mirror: bool = False) -> list[MotionClip]:
         """Clips of ``split`` (None: all), plus their mirror images (``mirrored=True``) if ``mirror``."""

@@ -14,6 +14,10 @@ Method (per frame ``t``, per SMPL joint ``k`` driven by CMU joint ``c(k)``):
 Axes: the BVH is Y-up with the T-pose facing +Z and the subject's left on +X; the body is +y up,
 faces +z, left +x: the same axes, so only units change (``scale``: BVH unit → body metres, fitted on
 the T-pose). Fingers are not captured by CMU: the hands keep the wrist's orientation.
+
+The body's skeleton is first brought near the subject's (:func:`fit_subject_betas`): the rest joints
+are linear in β, and the β that best match the subject's T-pose (after the alignment ``A``, up to
+scale) are kept within the generator's own shapes; the poses are then retargeted onto that shape.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from ..bvh import BvhSkeleton, forward_kinematics, read_bvh
 __all__ = [
     "CMU_TO_SMPL", "CMU_REFERENCE_POINTS", "MAJOR_JOINTS", "RetargetResult", "retarget_cmu",
     "retarget_bvh_file", "rest_joints", "cmu_skeleton_rest", "body_joints", "aligned_joint_error", "cmu_points", "retarget_error",
+    "tpose_alignment", "aligned_tpose_joints", "tpose_error", "joint_shape_basis", "fit_subject_betas", "SUBJECT_BETA_CLIP",
+    "SUBJECT_BETA_NORM",
 ]
 
 J = {n: i for i, n in enumerate(SMPL_JOINTS)}
@@ -157,6 +163,22 @@ def cmu_points(skel: BvhSkeleton, pos: np.ndarray) -> np.ndarray:
     return np.stack(cols, 1)
 
 
+def tpose_alignment(skel: BvhSkeleton, pos0: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The rotations ``A`` (24, 3, 3) that turn each rest body bone onto its CMU T-pose bone (pos0 (J, 3),
+    frame 0); joints without a bone of their own take their parent's (the pelvis: identity)."""
+    align = np.tile(np.eye(3), (24, 1, 1))
+    for k, name in enumerate(SMPL_JOINTS):
+        cmu, cmu_child = CMU_TO_SMPL[name]
+        if cmu_child is None:
+            if SMPL_PARENTS[k] >= 0:
+                align[k] = align[SMPL_PARENTS[k]]
+            continue
+        v = pos0[skel.index(cmu_child)] - pos0[skel.index(cmu)]
+        u = rest[J[_SMPL_BONE_CHILD[name]]] - rest[k]
+        align[k] = _min_rotation(u, v)
+    return align
+
+
 def retarget_cmu(
     skel: BvhSkeleton, rot: np.ndarray, pos: np.ndarray, fps: float, rest: np.ndarray, step: int = 4
 ) -> RetargetResult:
@@ -172,17 +194,7 @@ def retarget_cmu(
     a, b = cmu0 - cmu0[0], body0 - body0[0]
     scale = float((a * b).sum() / (a * a).sum())
 
-    align = np.tile(np.eye(3), (24, 1, 1))
-    for k, name in enumerate(SMPL_JOINTS):
-        cmu, cmu_child = CMU_TO_SMPL[name]
-        if cmu_child is None:
-            if SMPL_PARENTS[k] >= 0:
-                align[k] = align[SMPL_PARENTS[k]]
-            continue
-        v = pos[0, skel.index(cmu_child)] - pos[0, skel.index(cmu)]
-        u = rest[J[_SMPL_BONE_CHILD[name]]] - rest[k]
-        align[k] = _min_rotation(u, v)
-
+    align = tpose_alignment(skel, pos[0], rest)
     keep = np.arange(1, len(rot), step)
     drive = [skel.index(CMU_TO_SMPL[n][0]) for n in SMPL_JOINTS]
     delta = rot[keep][:, drive] @ np.swapaxes(rot[0, drive], -1, -2)[None]  # (T, 24, 3, 3)
@@ -226,3 +238,57 @@ def retarget_error(result: RetargetResult, rest: np.ndarray) -> dict[str, float]
     out = {"mean": float(err.mean()), "max_frame": float(err.mean(1).max())}
     out.update({n: float(err[:, i].mean()) for i, n in enumerate(MAJOR_JOINTS)})
     return out
+
+
+# -- the subject's shape ---------------------------------------------------------------------------
+#: Bounds of a fitted subject shape: each β within the generator's own clip (``SyntheticConfig.beta_clip``)
+#: and ‖β‖ within the radius that holds 99 % of the N(0, I) shapes it draws (√χ²₁₀(0.99) = 4.8 for 10
+#: betas): a body the training data could contain. Unbounded, the fit follows the CMU proportions only
+#: with meshes that are no longer bodies (docs/motion/retarget.md).
+SUBJECT_BETA_CLIP = 2.5
+SUBJECT_BETA_NORM = 4.8
+
+
+def joint_shape_basis(body: BodyModel, num_betas: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The rest joints are linear in β: (mean-shape joints (24, 3), joint offset per unit β (24, 3, S))."""
+    with torch.no_grad():
+        mean = regress_joints(body.j_regressor, body.v_template[None])[0]
+        dirs = torch.einsum("kv,vcs->kcs", body.j_regressor, body.shapedirs[..., :num_betas])
+    return mean.double().numpy(), dirs.double().numpy()
+
+
+def aligned_tpose_joints(skel: BvhSkeleton, pos0: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """The body's joints (24, 3) posed by :func:`tpose_alignment` alone: its bones on the CMU T-pose's
+    bone directions — what :func:`retarget_cmu` makes of the T-pose frame."""
+    world = tpose_alignment(skel, pos0, rest)
+    out = np.array(rest, dtype=np.float64, copy=True)
+    for k, p in enumerate(SMPL_PARENTS[1:], start=1):
+        out[k] = out[p] + world[p] @ (rest[k] - rest[p])
+    return out
+
+
+def tpose_error(skel: BvhSkeleton, pos0: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Per major joint (15,): :func:`aligned_joint_error` of the aligned rest body against the CMU T-pose."""
+    body = aligned_tpose_joints(skel, pos0, rest)[[J[n] for n in MAJOR_JOINTS]]
+    return aligned_joint_error(body[None], cmu_points(skel, pos0[None]))[0]
+
+
+def fit_subject_betas(
+    skel: BvhSkeleton, pos0: np.ndarray, basis: tuple[np.ndarray, np.ndarray],
+    beta_clip: float = SUBJECT_BETA_CLIP, max_norm: float = SUBJECT_BETA_NORM,
+) -> np.ndarray:
+    """β (S,) whose rest joints (``basis``: :func:`joint_shape_basis`) best match the subject's T-pose pos0
+    (J, 3): least squares of :func:`tpose_error` over the 15 major joints, |β_i| ≤ beta_clip, ‖β‖ ≤ max_norm
+    (either may be ``inf``)."""
+    from scipy.optimize import minimize
+
+    mean, dirs = basis
+    n = dirs.shape[-1]
+
+    def cost(b: np.ndarray) -> float:
+        return float((tpose_error(skel, pos0, mean + dirs @ b) ** 2).sum())
+
+    bounds = [(-beta_clip, beta_clip)] * n if np.isfinite(beta_clip) else None
+    norm = [{"type": "ineq", "fun": lambda b: max_norm**2 - b @ b, "jac": lambda b: -2 * b}] if np.isfinite(max_norm) else []
+    fit = minimize(cost, np.zeros(n), method="SLSQP", bounds=bounds, constraints=norm, options={"maxiter": 300, "ftol": 1e-12})
+    return fit.x
