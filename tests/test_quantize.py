@@ -17,7 +17,7 @@ from engines.quantize import QuantizationError, output_cosines, quantize_graph
 from realtime.calibration import frame_encoder_samples
 from realtime.sources import open_source
 from tool_loader import load_tool
-from training.paths import DEFAULT_CHECKPOINT
+from training.paths import CROPS_CHECKPOINT
 
 pytest.importorskip("onnxruntime.quantization", reason="ONNX Runtime's quantisation tools are needed")
 
@@ -38,9 +38,10 @@ FIXTURE_MIN_COSINE = 0.9
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    """The embedded default checkpoint's bundle with an INT8 frame encoder calibrated on the demo clip."""
+    """The crops model's bundle (the previous default: MobileNetV3 trunks, what the INT8 recipe is for) with an
+    INT8 frame encoder calibrated on the demo clip."""
     out = tmp_path_factory.mktemp("int8") / "bundle"
-    assert _tool().main([str(DEFAULT_CHECKPOINT), "--out", str(out), "--onnx-only", "--int8", "--max-persons", "2",
+    assert _tool().main([str(CROPS_CHECKPOINT), "--out", str(out), "--onnx-only", "--int8", "--max-persons", "2",
                          "--min-cosine", str(FIXTURE_MIN_COSINE)]) == 0
     return out
 
@@ -203,9 +204,9 @@ def test_drifting_int8_graph_is_refused_and_the_bundle_left_as_it_was(bundle, tm
 
 def test_build_engine_int8_errors_are_one_line(tmp_path, capsys):
     tool = _tool()
-    assert tool.main([str(DEFAULT_CHECKPOINT), "--out", str(tmp_path / "a"), "--int8", "--calibration-samples", "3"]) == 2
+    assert tool.main([str(CROPS_CHECKPOINT), "--out", str(tmp_path / "a"), "--int8", "--calibration-samples", "3"]) == 2
     assert "--calibration-samples must be ≥ 8" in capsys.readouterr().err
-    code = tool.main([str(DEFAULT_CHECKPOINT), "--out", str(tmp_path / "b"), "--onnx-only", "--int8", "--calibrate", str(tmp_path / "none.mp4")])
+    code = tool.main([str(CROPS_CHECKPOINT), "--out", str(tmp_path / "b"), "--onnx-only", "--int8", "--calibrate", str(tmp_path / "none.mp4")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith("build_engine: error: --calibrate:") and "none.mp4" in err[0]
 

@@ -3,7 +3,7 @@
 
     python tools/bench_int8.py [--frames 60] [--out out/bench_int8]
 
-For the lite config (the embedded default checkpoint, trained) and the paper config (random weights, as
+For the lite crops model (``training/checkpoints/lite_crops.pt``, the previous default, trained) and the paper config (random weights, as
 in ``bench_live.py``), the bundle is built as ``tools/build_engine.py --int8`` builds it (calibrated on 64
 crops of the demo clip, a quarter held out), but never refused: the held-out cosine that the build checks
 is reported here as a measurement. The lite config is built twice, with the current recipe and with the
@@ -87,7 +87,7 @@ def main() -> int:
             else:
                 bundle = paper_bundle(tmp, int8=True)
             q = read_manifest(bundle).quantized["frame_encoder"]
-            weights = "random" if config == "paper" else "embedded default (trained)"
+            weights = "random" if config == "paper" else "lite_crops (trained)"
             for label, source in clips():
                 r = compare(bundle, source, args.frames)
                 rows.append({"config": config, "weights": weights, "clip": label, "held_out_cosine_min": q.cosine_min, **r})

@@ -38,7 +38,7 @@ from engines import read_manifest  # noqa: E402
 from realtime.cli import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
 from realtime.sources import open_source  # noqa: E402
-from training.paths import DEFAULT_CHECKPOINT  # noqa: E402
+from training.paths import CROPS_CHECKPOINT  # noqa: E402
 
 #: The issue's targets per scenario: (minimum live fps, maximum capture→output p50 ms or None).
 TARGETS = {"lite-1": (30.0, 80.0), "lite-3": (20.0, None), "paper-1": (10.0, None), "paper-1-int8": (10.0, None)}
@@ -89,7 +89,8 @@ def paper_bundle(tmp: Path, int8: bool = False, streams: list[str] | None = None
 
 
 def lite_int8_bundle(tmp: Path, gates_fp32: bool = True, name: str = "lite_int8") -> str:
-    """The embedded default checkpoint's bundle with an INT8 frame encoder calibrated on the demo clip, as
+    """The crops model's bundle (``training.paths.CROPS_CHECKPOINT``: MobileNetV3 trunks, what INT8 is for) with
+    an INT8 frame encoder calibrated on the demo clip, as
     ``build_engine.py --int8`` makes it, but never refused: a benchmark measures the held-out cosine, it does
     not judge it. ``gates_fp32=False`` is the earlier recipe (squeeze-and-excitation gates in INT8 too)."""
     import build_engine
@@ -98,7 +99,7 @@ def lite_int8_bundle(tmp: Path, gates_fp32: bool = True, name: str = "lite_int8"
     from realtime.calibration import frame_encoder_samples
 
     out = tmp / name
-    if build_engine.main([str(DEFAULT_CHECKPOINT), "--out", str(out), "--onnx-only"]) != 0:
+    if build_engine.main([str(CROPS_CHECKPOINT), "--out", str(out), "--onnx-only"]) != 0:
         raise SystemExit("bench_live: exporting the lite bundle failed")
     manifest = read_manifest(out)
     quantize_graph(out, "frame_encoder", frame_encoder_samples("demo", manifest, 64), "64 person crops of demo",
