@@ -37,9 +37,10 @@ from .temporal import build_temporal_encoder
 
 __all__ = ["DTSVIBE", "ModelOutput", "build_model"]
 
-_INPUT_DIMS = {"rgb": (5, 4, 3), "flow": (5, 3), "keypoints": (4,)}
+_INPUT_DIMS = {"rgb": (5, 3), "blazepose": (4,), "flow": (5, 3), "keypoints": (4,)}
 _INPUT_SHAPES = {
-    "rgb": "(B, N, 3, H, W) crops, (B, N, 33, 9) BlazePose outputs (backbone blazepose) or (B, N, F) backbone features",
+    "rgb": "(B, N, 3, H, W) crops or (B, N, F) backbone features",
+    "blazepose": "(B, N, 33, 9) BlazePose outputs (streams.rgb.backbone: blazepose)",
     "flow": "(B, N, 2, H, W) flow or (B, N, F) backbone features",
     "keypoints": "(B, N, 33, 4) landmarks",
 }
@@ -111,8 +112,9 @@ class DTSVIBE(nn.Module):
             x = inputs[name]
             if x is None:
                 raise ValueError(f"the config enables the {name} stream: pass {name} with leading dims (B, N)")
-            if x.dim() not in _INPUT_DIMS[name]:
-                raise ValueError(f"{name}: expected {_INPUT_SHAPES[name]}, got {tuple(x.shape)}")
+            kind = "blazepose" if name == "rgb" and self.cfg.rgb_input == "blazepose" else name
+            if x.dim() not in _INPUT_DIMS[kind]:
+                raise ValueError(f"{name}: expected {_INPUT_SHAPES[kind]}, got {tuple(x.shape)}")
             b, n = x.shape[:2]
             feats[name] = stream(x.reshape(b * n, *x.shape[2:])).reshape(b, n, -1)
         return feats
