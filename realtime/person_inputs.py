@@ -56,7 +56,7 @@ class FrameInputs:
     def to_frame(self, i: int, points_norm: np.ndarray) -> np.ndarray:
         """Person ``i``'s points in normalised crop coordinates ``(..., 2)`` → frame pixels."""
         size = self.crops.shape[1]
-        crop_px = (np.asarray(points_norm, np.float64) + 1.0) * size / 2.0 - 0.5  # pixel centres, as the labels
+        crop_px = (np.asarray(points_norm, np.float64) + 1.0) * size / 2.0
         m = self.matrices[i].astype(np.float64)
         a, t = m[:, :2], m[:, 2]
         return (crop_px - t) @ np.linalg.inv(a).T

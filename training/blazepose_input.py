@@ -39,10 +39,13 @@ def crop_landmarks(xy: np.ndarray, z: np.ndarray, matrix: np.ndarray, crop_size:
     """BlazePose's image landmarks in frame pixels, ``xy (…, 33, 2)`` and ``z (…, 33)`` (same pixel scale as x),
     → ``(…, 33, 3)`` in the crop's normalised coordinates, through the 2×3 frame → crop-pixel ``matrix`` (a
     uniform scale and a shift: ``realtime.person_inputs.crop_matrix``; :data:`IDENTITY` when the frame is the
-    crop). Pixel centres as the generator's labels (``training.synthetic.geometry.pixel_to_norm``)."""
+    crop). Continuous pixel coordinates (0 = the crop's left edge), as MediaPipe gives them and as
+    ``realtime.person_inputs.FrameInputs.to_frame`` and the frame camera map back. (The shards of 2026-11-26
+    were written with the generator's pixel-centre convention, ``training.synthetic.geometry.pixel_to_norm``:
+    half a crop pixel, 0.008 crop units, away; the model's training noise and ``recrop`` cover it.)"""
     m = np.asarray(matrix, np.float64)
     px = np.asarray(xy, np.float64) @ m[:, :2].T + m[:, 2]
-    norm = (px + 0.5) / crop_size * 2.0 - 1.0
+    norm = px / crop_size * 2.0 - 1.0
     depth = np.asarray(z, np.float64) * m[0, 0] * 2.0 / crop_size
     return np.concatenate([norm, depth[..., None]], -1).astype(np.float32)
 
