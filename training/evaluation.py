@@ -513,10 +513,11 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def heldout_blazepose_shards(data_root: Optional[Union[str, Path]]) -> Optional[Path]:
-    """``<data_root>/synthetic_heldout`` when it holds shards: the held-out benchmark with BlazePose's outputs
-    (a BlazePose V-stream cannot be fed by clips generated here on the fly: BlazePose runs in ``realtime``)."""
-    folder = Path(data_root) / HELDOUT_SHARDS if data_root is not None else None
+def blazepose_shards(data_root: Optional[Union[str, Path]], name: str = HELDOUT_SHARDS) -> Optional[Path]:
+    """``<data_root>/<name>`` when it holds shards (default: the held-out benchmark with BlazePose's outputs).
+    A BlazePose V-stream cannot be fed by clips generated here on the fly (BlazePose runs in ``realtime``), so
+    its benchmark and validation clips are written ahead by ``tools/make_synthetic.py --blazepose``."""
+    folder = Path(data_root) / name if data_root is not None else None
     return folder if folder is not None and (folder / "manifest.json").is_file() else None
 
 
@@ -528,7 +529,7 @@ def _generated_for(
 
     The O-stream's flow comes from ``provider`` (the one the checkpoint was trained with); when that
     provider cannot run here, the generator's exact flow is used and a note says so. A BlazePose V-stream
-    reads the clips from :func:`heldout_blazepose_shards`.
+    reads the clips from :func:`blazepose_shards`.
     """
     if not generated:
         return []
@@ -538,7 +539,7 @@ def _generated_for(
     rgb_input = model.cfg.rgb_input
     make_generator = None
     if rgb_input == "blazepose":
-        shards = heldout_blazepose_shards(data_root)
+        shards = blazepose_shards(data_root)
         if shards is None:
             note(f"generated benchmark skipped: the BlazePose V-stream needs <data_root>/{HELDOUT_SHARDS} ({HELDOUT_COMMAND})")
             return []

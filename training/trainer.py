@@ -265,14 +265,14 @@ def build_train_data(cfg: TrainConfig, model_cfg: ModelConfig, log: Log = print)
     data.motion = _motion_data(cfg, model_cfg, log)
     for name in cfg.val_datasets:
         if name == SYNTHETIC:
-            from .evaluation import generated_sequences
+            from .evaluation import blazepose_shards, generated_sequences
 
             streams = ["rgb"] + [s for s in ("flow", "keypoints") if getattr(model_cfg.streams, s).enabled]
             num, make = cfg.val_generated_clips, None
-            if model_cfg.rgb_input == "blazepose":  # BlazePose runs in realtime/: its validation clips are written ahead
-                folder = root / VAL_SHARDS
-                if not (folder / "manifest.json").is_file():
-                    log(f"note: no {folder} (BlazePose-annotated validation clips: tools/make_synthetic.py --out {folder} "
+            if model_cfg.rgb_input == "blazepose":
+                folder = blazepose_shards(root, VAL_SHARDS)
+                if folder is None:
+                    log(f"note: no {root / VAL_SHARDS} (BlazePose-annotated validation clips: tools/make_synthetic.py --out {root / VAL_SHARDS} "
                         "--clips 8 --crop 128 --seq-len 48 --blazepose --shard-size 8 --seed 2000003 --motion-split val); "
                         "not validating on generated clips")
                     continue
