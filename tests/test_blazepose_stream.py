@@ -157,3 +157,51 @@ def test_recrop_moves_landmarks_and_2d_targets_together():
         torch.testing.assert_close(c, k * a + (c[0] - k * a[0]), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(moved[b][f][:, 2], k * x[b][f][:, 2], atol=1e-5, rtol=1e-5)
         assert 0.8 < float(k) < 1.25
+
+
+def _standing_landmarks(b: int, t: int) -> torch.Tensor:
+    """(B, T, 33, 9) BlazePose features of an upright person filling a crop: y grows from head to feet."""
+    x = torch.zeros(b, t, 33, 9)
+    x[..., 1] = torch.linspace(-0.8, 0.8, 33)
+    x[..., 0] = torch.linspace(-0.3, 0.3, 33).flip(0)
+    x[..., 11, 1] = x[..., 12, 1] = -0.5  # shoulders
+    x[..., 27, 1] = x[..., 28, 1] = 0.8  # ankles
+    x[..., 3] = x[..., 4] = 0.9
+    x[..., 5:8] = torch.randn(b, t, 33, 3) * 0.3
+    x[..., 8] = 0.95
+    return x
+
+
+def test_truncate_hides_what_is_past_the_frame_edge_and_crops_the_rest_as_live():
+    from training.batches import ModelInputs, Targets, truncate
+
+    x = _standing_landmarks(4, 3)
+    x[2, 1] = 0  # a missed frame
+    tg = Targets(kp2d=x[..., :12, :2].clone(), kp2d_conf=torch.ones(4, 3, 12), kp3d=torch.rand(4, 3, 12, 3),
+                 kp3d_conf=torch.ones(4, 3, 12), pose=torch.zeros(4, 3, 72), betas=torch.zeros(4, 3, 10),
+                 valid=torch.ones(4, 3, dtype=torch.bool), has_kp2d=torch.ones(4, 3, dtype=torch.bool),
+                 has_kp3d=torch.ones(4, 3, dtype=torch.bool), has_smpl=torch.ones(4, 3, dtype=torch.bool))
+    kp3d = tg.kp3d.clone()
+    inputs = ModelInputs(rgb=x.clone())
+    truncate(inputs, tg, 1.0, torch.Generator().manual_seed(0))
+    out = inputs.rgb
+    assert torch.all(out[2, 1] == 0)  # a missed frame stays missed
+    torch.testing.assert_close(tg.kp3d, kp3d)
+    for b in range(4):
+        for t in range(3):
+            if b == 2 and t == 1:
+                continue
+            lost = out[b, t, :, 3] < 0.5
+            assert 0 < int(lost.sum()) < 33 and bool(lost[27:].all())  # the feet are always past the line
+            assert not bool(lost[:11].any())  # the head never is
+            seen = out[b, t, ~lost, :2]
+            # the live crop: 1.2 × the longer side of the visible landmarks' box, centred on it
+            half = (seen.amax(0) - seen.amin(0)) / 2
+            torch.testing.assert_close(half.max(), torch.tensor(1 / 1.2), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close((seen.amax(0) + seen.amin(0)) / 2, torch.zeros(2), atol=1e-5, rtol=1e-5)
+            # 2D targets move with the crop: where a landmark kept its place, its target is on it
+            kept = ~lost[:12]
+            torch.testing.assert_close(out[b, t, :12][kept][:, :2], tg.kp2d[b, t][kept], atol=1e-5, rtol=1e-5)
+    untouched = ModelInputs(rgb=x.clone())
+    truncate(untouched, Targets(**{k: v if v is None else v.clone() for k, v in vars(tg).items()}), 0.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(untouched.rgb, x)

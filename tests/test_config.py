@@ -119,3 +119,13 @@ def test_cli_reports_bad_keys_in_one_line(capsys):
     assert train_main(["batch_size=-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "batch_size" in err[0] and "greater than 0" in err[0]
+
+
+def test_train_cli_takes_overrides_between_options(capsys, tmp_path):
+    """``dtsvibe-train --config c data_root=D --out O batch_size=…``: overrides anywhere on the line (the
+    bad value shows it reached the config check rather than an argparse error)."""
+    from training.cli import train_main
+
+    assert train_main(["--config", "smoke", "data_root=/d", "--out", str(tmp_path / "o"), "batch_size=-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "batch_size" in err[0] and "greater than 0" in err[0]

@@ -46,6 +46,7 @@ __all__ = [
     "Targets",
     "blazepose_input",
     "recrop",
+    "truncate",
     "check_item_keys",
     "keypoint_input",
     "loss_targets",
@@ -220,6 +221,51 @@ def recrop(inputs: ModelInputs, targets: Targets, shift: float, scale: float, ge
     moved = torch.cat([x[..., :2] * k[:, None, None, None] + d[:, None, None, :], x[..., 2:3] * k[:, None, None, None]], -1)
     inputs.rgb = torch.cat([torch.where(found, moved, x[..., :3]), x[..., 3:]], -1)
     targets.kp2d = targets.kp2d * k[:, None, None, None] + d[:, None, None, :]
+
+
+#: BlazePose landmark indices: shoulders and ankles (where a truncation line is placed between).
+_SHOULDERS, _ANKLES = (11, 12), (27, 28)
+
+
+def truncate(inputs: ModelInputs, targets: Targets, prob: float, generator: Optional[torch.Generator] = None,
+             crop_scale: float = 1.2) -> None:
+    """Frame-edge truncation for the BlazePose V-stream, in place: in a share ``prob`` of the clips the camera's
+    frame cuts the person off below a line between their shoulders and ankles (a close-up, someone behind a
+    desk or half out of view). Landmarks past the line lose their visibility (BlazePose reports points outside
+    the image with visibility near 0) and their positions and world positions become guesses (noise); the crop
+    becomes the live tracker's: ``crop_scale`` × the longer side of the box of the landmarks still visible
+    (``realtime.detection``: ``Landmarks.box``, ``crop_box``), so the visible part fills it. 2D targets move with
+    the crop; 3D targets do not change. Generated crops always hold the whole body; live ones often do not."""
+    x = inputs.rgb
+    b, t = x.shape[:2]
+    dev = x.device
+    rnd = lambda *shape: torch.rand(*shape, generator=generator).to(dev)  # noqa: E731
+    found = x[..., 0, 8] > 0  # (B, T)
+    chosen = rnd(b) < prob
+    if not bool((chosen[:, None] & found).any()):
+        return
+    y = x[..., 1]
+    nf = found.sum(1).clamp(min=1)
+    top = (y[..., list(_SHOULDERS)].mean(-1) * found).sum(1) / nf  # (B,) mean over found frames
+    bottom = (y[..., list(_ANKLES)].mean(-1) * found).sum(1) / nf
+    cut = top + (0.2 + 0.7 * rnd(b)) * (bottom - top)  # (B,)
+    past = chosen[:, None, None] & found[..., None] & (y > cut[:, None, None])  # (B, T, 33)
+    noise = torch.randn(b, t, 33, 5, generator=generator).to(dev)
+    vis = torch.where(past, x[..., 3] * 0.3 * rnd(b, t, 33), x[..., 3])
+    xy = torch.where(past[..., None], x[..., :2] + 0.05 * noise[..., :2], x[..., :2])
+    world = torch.where(past[..., None], x[..., 5:8] + 0.05 * noise[..., 2:], x[..., 5:8])
+    keep = (vis > 0.5) & found[..., None]
+    big = torch.finfo(x.dtype).max
+    lo = torch.where(keep[..., None], xy, torch.full_like(xy, big)).amin(2)  # (B, T, 2)
+    hi = torch.where(keep[..., None], xy, torch.full_like(xy, -big)).amax(2)
+    ok = chosen[:, None] & (keep.sum(2) >= 2)  # frames whose crop changes
+    centre = torch.where(ok[..., None], (lo + hi) / 2, torch.zeros_like(lo))
+    side = torch.where(ok, crop_scale * (hi - lo).amax(-1), torch.full_like(lo[..., 0], 2.0)).clamp(min=0.1)
+    k = 2.0 / side  # normalised crop units of the old crop → the new one
+    moved = torch.cat([(xy - centre[:, :, None]) * k[..., None, None], x[..., 2:3] * k[..., None, None]], -1)
+    inputs.rgb = torch.cat([moved, vis[..., None], x[..., 4:5], world, x[..., 8:]], -1)
+    inputs.rgb = torch.where(found[..., None, None], inputs.rgb, x)
+    targets.kp2d = (targets.kp2d - centre[:, :, None]) * k[..., None, None]
 
 
 def _flow_input(batch: Mapping[str, Any], flow_fn: Optional[FlowFn]) -> torch.Tensor:

@@ -66,7 +66,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
     from .checkpoint import CheckpointError
 
     prog = "dtsvibe-train"
-    args = _train_parser().parse_args(argv)
+    args = _train_parser().parse_intermixed_args(argv)
     try:
         cfg = load_train_config(args.config, args.overrides)
     except ConfigError as exc:

@@ -226,6 +226,10 @@ class TrainConfig(StrictModel):
     #: (the refinement's flow loss reads the flow where the 2D joints are). 0 = off.
     recrop_shift: float = Field(0.0, ge=0, le=1)
     recrop_scale: float = Field(0.0, ge=0, le=1)
+    #: Share of clips cut off by the frame's edge below a line between shoulders and ankles, cropped as the
+    #: live tracker crops what stays visible (``training.batches.truncate``: close-ups, people half out of
+    #: view); BlazePose V-stream, main phase only. 0 = off.
+    truncate_prob: float = Field(0.0, ge=0, le=1)
     #: Dropout inside the motion discriminator (VIBE: 0.1); 0 makes runs with different process counts comparable.
     discriminator_dropout: float = Field(0.1, ge=0, lt=1)
     #: ``torch.use_deterministic_algorithms`` (warn-only) so that a seed fixes the run.
