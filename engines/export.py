@@ -5,8 +5,9 @@ it. Graphs (all with a dynamic person batch ``B``):
 
 ``frame_encoder``  ``rgb (B, 3, S, S)`` ImageNet-normalised crops (or ``(B, 33, 9)`` BlazePose outputs when
                    the V-CNN is BlazePose), ``flow (B, 2, S, S)`` backward flow in
-                   pixels, ``keypoints (B, 33, 4)`` → ``feat_<stream> (B, D)`` for each enabled stream.
-``temporal_step``  ``feat_<stream> (B, D)``, ``pos (B,)`` int64 and the state buffers (``enc_k`` … with
+                   pixels, ``keypoints (B, 33, 4)`` → ``feat_<stream> (B, D)`` for each enabled stream
+                   (and ``feat_landmarks (B, 297)``, BlazePose's outputs passed on, with ``landmark_fit``).
+``temporal_step``  those ``feat_* (B, …)``, ``pos (B,)`` int64 and the state buffers (``enc_k`` … with
                    persons on axis 1) → ``theta, rotmat, betas, cam, vertices, joints3d, joints2d`` and
                    ``next_pos``, ``next_<state>``. The body model runs inside it.
 ``flow``           only for the learned flow provider: its ONNX graph, copied as is.
@@ -47,9 +48,11 @@ class FrameEncoderGraph(nn.Module):
         super().__init__()
         self.model = model
         self.names = list(model.stream_names)
+        self.outputs = list(model.feature_names)  # the streams' features (+ the landmarks for the landmark fit)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model.streams[name](x) for name, x in zip(self.names, inputs))
+        feats = self.model.encode_frames(**{name: x[:, None] for name, x in zip(self.names, inputs)})
+        return tuple(feats[name][:, 0] for name in self.outputs)
 
 
 class TemporalStepGraph(nn.Module):
@@ -60,7 +63,7 @@ class TemporalStepGraph(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.streams = list(model.stream_names)
+        self.streams = list(model.feature_names)
         self.state_keys = [k for k in model.init_state(1) if k != "pos"]
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -118,7 +121,7 @@ def export_frame_encoder(model: nn.Module, path: Path, batch: int = 2) -> GraphS
     with torch.no_grad():
         outs = graph(*inputs.values())
     in_specs = [_spec(k, v, 0) for k, v in inputs.items()]
-    out_specs = [_spec(f"feat_{k}", v, 0) for k, v in zip(inputs, outs)]
+    out_specs = [_spec(f"feat_{k}", v, 0) for k, v in zip(graph.outputs, outs)]
     _export(graph, tuple(inputs.values()), path, in_specs, out_specs)
     return GraphSpec("frame_encoder", path.name, in_specs, out_specs)
 
@@ -129,9 +132,10 @@ def _state_batch_axis(key: str, t: torch.Tensor) -> int:
 
 def export_temporal_step(model: nn.Module, path: Path, batch: int = 2) -> GraphSpec:
     graph = TemporalStepGraph(model).eval()
-    d = model.cfg.embed_dim
     g = torch.Generator().manual_seed(1)
-    feats = [torch.randn(batch, d, generator=g) for _ in graph.streams]
+    with torch.no_grad():  # real per-frame features' shapes (and, for the landmark fit, plausible landmarks)
+        encoded = FrameEncoderGraph(model).eval()(*example_inputs(model, batch).values())
+    feats = [torch.randn(f.shape, generator=g) if name in model.stream_names else f for name, f in zip(graph.streams, encoded)]
     state = model.init_state(batch)
     state["pos"] = torch.arange(batch, dtype=torch.long) + 3
     state_args = [state["pos"]] + [torch.randn(state[k].shape, generator=g) for k in graph.state_keys]

@@ -33,6 +33,7 @@ from .data.crops import imagenet_normalise, normalise_keypoints
 from .data.vibe_format import read_vibe_db, validate_vibe_db
 from .data.windows import segment_bounds
 from .metrics import LSP14_PELVIS, accel_error, mpjpe, pa_mpjpe, pve
+from .model.dtsvibe import LANDMARKS
 from .model.inference import infer_sequence
 
 __all__ = [
@@ -246,16 +247,16 @@ def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64, per_frame: 
     """Whole-sequence inference: ``theta`` (N, P), ``joints`` (N, 14, 3) LSP, ``vertices`` (N, V, 3), metres.
     ``per_frame``: each frame alone (T = 1), see :func:`~training.model.inference.infer_sequence`."""
     device = model.theta_mean.device
-    feats: dict[str, list[torch.Tensor]] = {k: [] for k in model.stream_names}
+    feats: dict[str, list[torch.Tensor]] = {k: [] for k in model.feature_names}
     n = len(seq)
     for s in range(0, n, chunk):
         part = {k: seq.inputs[k][s : s + chunk].to(device)[None] for k in model.stream_names if k in seq.inputs}
         enc = model.encode_frames(part["rgb"], part.get("flow"), part.get("keypoints"))
         for k, v in enc.items():
             feats[k].append(v[0])
-    theta = infer_sequence(model, {k: torch.cat(v) for k, v in feats.items()}, per_frame=per_frame)
-    out = model.decode(theta)
-    return {"theta": theta, "joints": out["joints3d"][:, LSP14_IN_SPIN49], "vertices": out["vertices"]}
+    feats_all = {k: torch.cat(v) for k, v in feats.items()}
+    out = model.decode(infer_sequence(model, feats_all, per_frame=per_frame), feats_all.get(LANDMARKS))
+    return {"theta": out["theta"], "joints": out["joints3d"][:, LSP14_IN_SPIN49], "vertices": out["vertices"]}
 
 
 @torch.no_grad()

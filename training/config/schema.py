@@ -97,6 +97,15 @@ class TransformerConfig(StrictModel):
     attention: Literal["bidirectional", "causal"] = "bidirectional"
 
 
+class LandmarkFitConfig(StrictModel):
+    """After the regressor, place the body on BlazePose's landmarks and turn its limbs onto them
+    (``training.model.landmark_fit``; BlazePose V-stream only). ``strength``: 0 keeps the network's limbs,
+    1 follows the landmarks' 2D bones fully."""
+
+    enabled: bool = False
+    strength: float = Field(1.0, ge=0, le=1)
+
+
 class RegressorConfig(StrictModel):
     type: Literal["transformer", "iterative"] = "transformer"
     layers: PositiveInt = 3
@@ -156,6 +165,7 @@ class ModelConfig(StrictModel):
     #: Eq. 9 during refinement (the paper: on).
     flow_loss: bool = True
     optim: OptimConfig = OptimConfig()
+    landmark_fit: LandmarkFitConfig = LandmarkFitConfig()
 
     @property
     def rgb_input(self) -> str:
@@ -172,6 +182,8 @@ class ModelConfig(StrictModel):
             raise ValueError(f"regressor.heads ({self.regressor.heads}) must divide regressor.dim ({self.regressor.dim})")
         if not self.streams.rgb.enabled:
             raise ValueError("streams.rgb.enabled must be true: the temporal encoder runs over the RGB stream")
+        if self.landmark_fit.enabled and self.rgb_input != "blazepose":
+            raise ValueError("landmark_fit.enabled needs BlazePose's landmarks: set streams.rgb.backbone=blazepose")
         return self
 
 

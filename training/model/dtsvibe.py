@@ -28,8 +28,9 @@ import torch
 from torch import nn
 
 from ..body import BodyModel
-from ..body.rotations import rot6d_to_matrix
+from ..body.rotations import matrix_to_rot6d, rot6d_to_matrix
 from ..config.schema import ModelConfig
+from .landmark_fit import fit_camera, fit_limbs, landmark_weights
 from .params import ThetaLayout, mean_theta, project_weak_perspective
 from .regressor import build_regressor
 from .streams import build_streams
@@ -45,6 +46,8 @@ _INPUT_SHAPES = {
     "keypoints": "(B, N, 33, 4) landmarks",
 }
 
+#: ``encode_frames``'s key for BlazePose's outputs passed on to the landmark fit (``landmark_fit.enabled``).
+LANDMARKS = "landmarks"
 #: The joint set predicted 3D/2D joints come in (VIBE's 49 training joints).
 TRAIN_JOINT_SET = "spin49"
 
@@ -117,7 +120,14 @@ class DTSVIBE(nn.Module):
                 raise ValueError(f"{name}: expected {_INPUT_SHAPES[kind]}, got {tuple(x.shape)}")
             b, n = x.shape[:2]
             feats[name] = stream(x.reshape(b * n, *x.shape[2:])).reshape(b, n, -1)
+        if self.cfg.landmark_fit.enabled:  # BlazePose's outputs ride along to the landmark fit after the regressor
+            feats[LANDMARKS] = rgb.reshape(*rgb.shape[:2], -1)
         return feats
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """What ``encode_frames`` returns per frame: the streams' features, then (``landmark_fit``) the landmarks."""
+        return self.stream_names + ((LANDMARKS,) if self.cfg.landmark_fit.enabled else ())
 
     # -- temporal part -----------------------------------------------------------------------------
     def _others(self, feats: dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
@@ -135,15 +145,30 @@ class DTSVIBE(nn.Module):
         others = self._others(feats)
         return encoded + others if self.cfg.fusion == "late" and others is not None else encoded
 
-    def decode(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Θ ``(…, P)`` → rotations, β, camera, and the posed body (vertices, joints, 2D joints)."""
+    def decode(self, theta: torch.Tensor, landmarks: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+        """Θ ``(…, P)`` → Θ, rotations, β, camera, and the posed body (vertices, joints, 2D joints); with the
+        landmark fit on and BlazePose's ``landmarks (…, 33·9)`` given, after the fit (which changes Θ's
+        rotations and camera)."""
         rot6d, betas, cam = self.layout.split(theta)
         lead = theta.shape[:-1]
-        rotmat = rot6d_to_matrix(rot6d)
-        out = self.body(pose=rotmat.reshape(-1, 24, 3, 3), betas=betas.reshape(-1, betas.shape[-1]))
+        rotmat = rot6d_to_matrix(rot6d).reshape(-1, 24, 3, 3)
+        betas_m, cam_m = betas.reshape(-1, betas.shape[-1]), cam.reshape(-1, 3)
+        out = self.body(pose=rotmat, betas=betas_m)
         joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)
+        if self.cfg.landmark_fit.enabled and landmarks is not None:
+            lm = landmarks.reshape(-1, 33, 9).to(joints3d.dtype)
+            w = landmark_weights(lm)
+            cam_m = fit_camera(joints3d, lm, w, cam_m)
+            rotmat = fit_limbs(rotmat, out.joints, self.body.parents, lm, w, cam_m[:, 0], self.cfg.landmark_fit.strength)
+            out = self.body(pose=rotmat, betas=betas_m)
+            joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)
+            cam_m = fit_camera(joints3d, lm, w, cam_m)
+            cam = cam_m.reshape(cam.shape)
+            theta = torch.cat([matrix_to_rot6d(rotmat).reshape(*lead, -1), betas, cam], -1)
+        rotmat = rotmat.reshape(*lead, 24, 3, 3)
         joints3d = joints3d.reshape(*lead, *joints3d.shape[1:])
         return {
+            "theta": theta,
             "rotmat": rotmat,
             "betas": betas,
             "cam": cam,
@@ -165,7 +190,7 @@ class DTSVIBE(nn.Module):
     def forward_features(self, feats: dict[str, torch.Tensor], need_weights: bool = False) -> ModelOutput:
         """``{stream: (B, N, D)}`` → outputs for every frame."""
         theta, coarse, attention = self.temporal(feats, need_weights)
-        return ModelOutput(theta=theta, coarse_theta=coarse, attention=attention, **self.decode(theta))
+        return ModelOutput(coarse_theta=coarse, attention=attention, **self.decode(theta, feats.get(LANDMARKS)))
 
     def forward(
         self,
@@ -214,7 +239,7 @@ class DTSVIBE(nn.Module):
         new_state = {"pos": pos + 1}
         new_state.update({f"enc.{k}": v for k, v in enc_state.items()})
         new_state.update({f"reg.{k}": v for k, v in reg_state.items()})
-        return ModelOutput(theta=theta, coarse_theta=coarse, **self.decode(theta)), new_state
+        return ModelOutput(coarse_theta=coarse, **self.decode(theta, feats.get(LANDMARKS))), new_state
 
 
 def build_model(cfg: ModelConfig, body: Optional[BodyModel] = None) -> DTSVIBE:

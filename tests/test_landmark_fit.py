@@ -1,0 +1,151 @@
+"""The landmark fit (``training.model.landmark_fit``): the body placed on BlazePose's landmarks and its limbs
+turned onto them, inside the model (streaming == batch) and inside the exported graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from training.body import BodyModel
+from training.body.rotations import axis_angle_to_matrix
+from training.config import load_model_config
+from training.model import build_model
+from training.model.landmark_fit import BONES, LIMB_JOINTS, fit_camera, fit_limbs, landmark_weights
+
+TINY = ["input.seq_len=8", "embed_dim=64", "streams.rgb.feature_dim=64", "temporal_encoder.layers=1",
+        "temporal_encoder.ff_dim=128", "regressor.layers=1", "regressor.dim=64", "regressor.ff_dim=128",
+        "landmark_fit.enabled=true"]
+
+
+@pytest.fixture(scope="module")
+def body():
+    return BodyModel.open()
+
+
+def _pose(seed: int, limbs_only_from: torch.Tensor | None = None) -> torch.Tensor:
+    """(1, 24, 3, 3) local rotations: a y-down camera's upright body with random joint angles; with
+    ``limbs_only_from``, that pose with only the shoulders, elbows, hips and knees changed."""
+    g = torch.Generator().manual_seed(seed)
+    aa = torch.randn(24, 3, generator=g) * 0.35
+    if limbs_only_from is not None:
+        out = limbs_only_from.clone()
+        for joint, *_ in BONES:
+            out[0, joint] = axis_angle_to_matrix(aa[joint])
+        return out
+    aa[0] = torch.tensor([np.pi, 0.0, 0.0])
+    return axis_angle_to_matrix(aa)[None]
+
+
+def _landmarks_from(joints24: torch.Tensor, joints49: torch.Tensor, cam: torch.Tensor, vis: float = 0.95) -> torch.Tensor:
+    """BlazePose features (1, 33, 9) whose limb landmarks are the given camera's view of a body: the
+    joint-based ones at the SMPL joints the bones turn, the others at the ``spin49`` limb joints."""
+    lm = torch.zeros(1, 33, 9)
+    proj = lambda p: cam[0] * (p[..., :2] + cam[1:])  # noqa: E731
+    for j49, m in LIMB_JOINTS:
+        lm[0, m, :2] = proj(joints49[0, j49])
+    for joint, child, _, m_joint, m_child in BONES:
+        lm[0, m_joint, :2], lm[0, m_child, :2] = proj(joints24[0, joint]), proj(joints24[0, child])
+    lm[0, :, 3] = lm[0, :, 4] = vis
+    lm[0, :, 8] = 0.9
+    return lm
+
+
+def test_camera_fit_recovers_the_camera_and_keeps_the_networks_without_evidence(body):
+    out = body(pose=_pose(0))
+    j49 = body.joint_set(out, "spin49")
+    true = torch.tensor([0.8, 0.05, -0.1])
+    lm = torch.zeros(1, 33, 9)
+    for j, m in LIMB_JOINTS:
+        lm[0, m, :2] = true[0] * (j49[0, j, :2] + true[1:])
+    lm[..., 3], lm[..., 8] = 0.95, 0.9
+    guess = torch.tensor([[0.6, 0.0, 0.0]])
+    torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), guess)[0], true, atol=1e-5, rtol=1e-5)
+    hidden = lm.clone()
+    hidden[..., 3] = 0.2  # nothing visible: the network's camera stays
+    torch.testing.assert_close(fit_camera(j49, hidden, landmark_weights(hidden), guess), guess)
+    missed = lm.clone()
+    missed[..., 8] = 0  # BlazePose found nobody
+    assert landmark_weights(missed).abs().sum() == 0
+
+
+def test_limbs_turn_onto_the_landmarks_and_keep_their_lengths(body):
+    a = _pose(1)
+    b = _pose(2, limbs_only_from=a)  # same torso, other arms and legs
+    out_a, out_b = body(pose=a), body(pose=b)
+    cam = torch.tensor([0.9, 0.0, 0.1])
+    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    w = landmark_weights(lm)
+    fitted = body(pose=fit_limbs(a, out_a.joints, body.parents, lm, w, cam[None, :1][:, 0]))
+    ends = [child for _, child, *_ in BONES]
+    proj = lambda p: cam[0] * (p[..., :2] + cam[1:])  # noqa: E731
+    before = (proj(out_a.joints[0, ends]) - proj(out_b.joints[0, ends])).norm(dim=-1)
+    after = (proj(fitted.joints[0, ends]) - proj(out_b.joints[0, ends])).norm(dim=-1)
+    # crop units: from visibly off to on the landmarks (within 0.3 px of a 128 px crop; bones near the image
+    # plane keep a little less depth than the landmarks ask, see SIDE_SOFTNESS)
+    assert before.min() > 0.01 and after.max() < 5e-3
+    for joint, child, *_ in BONES:  # bones keep the body's lengths
+        torch.testing.assert_close((fitted.joints[0, child] - fitted.joints[0, joint]).norm(),
+                                   (out_a.joints[0, child] - out_a.joints[0, joint]).norm(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fitted.joints[0, [0, 3, 6, 9, 12, 15]], out_a.joints[0, [0, 3, 6, 9, 12, 15]])  # torso stays
+    unseen = lm.clone()
+    unseen[..., 3] = 0.1
+    same = fit_limbs(a, out_a.joints, body.parents, unseen, landmark_weights(unseen), cam[None, :1][:, 0])
+    torch.testing.assert_close(same, a, atol=1e-5, rtol=1e-5)
+
+
+def test_model_with_the_fit_streams_like_the_batch_and_follows_the_landmarks():
+    torch.manual_seed(0)
+    cfg = load_model_config("lite_blazepose", TINY)
+    model = build_model(cfg).eval()
+    assert model.feature_names == ("rgb", "flow", "landmarks")
+    b, n = 2, 6
+    plain = build_model(load_model_config("lite_blazepose", TINY[:-1])).eval()
+    plain.load_state_dict(model.state_dict())
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(b, n, 33, 9, generator=g)
+    x[..., 3] = 0.9
+    flow = torch.randn(b, n, 2, 128, 128, generator=g)
+    with torch.no_grad():  # landmarks near the network's own answer (its limbs moved by up to 0.1)
+        guess = plain(x, flow).joints2d
+    for i, (j, m) in enumerate(LIMB_JOINTS):  # the torso where the network has it, elbows … ankles moved
+        x[..., m, :2] = guess[..., j, :] + (torch.rand(b, n, 2, generator=g) - 0.5) * (0 if i in (0, 3, 6, 9) else 0.2)
+    x[:, 2] = 0  # a frame BlazePose missed
+    with torch.no_grad():
+        ref = model(x, flow)
+        raw = plain(x, flow)
+        state = model.init_state(b)
+        feats = model.encode_frames(x, flow)
+        for t in range(n):
+            step, state = model.step({k: v[:, t] for k, v in feats.items()}, state)
+            torch.testing.assert_close(step.theta, ref.theta[:, t], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(step.joints2d, ref.joints2d[:, t], atol=1e-4, rtol=1e-4)
+    for k in ("rotmat", "cam", "joints3d"):  # a missed frame: the network's own answer
+        torch.testing.assert_close(getattr(ref, k)[:, 2], getattr(raw, k)[:, 2], atol=1e-5, rtol=1e-5)
+    limb = [j for j, _ in LIMB_JOINTS]
+    target = x[..., [m for _, m in LIMB_JOINTS], :2]
+    err = lambda o: (o.joints2d[:, [0, 1, 3, 4, 5]][..., limb, :] - target[:, [0, 1, 3, 4, 5]]).norm(dim=-1).mean()  # noqa: E731
+    assert err(ref) < 0.7 * err(raw)  # not to zero: moved landmarks ask for bones longer than the body's
+
+
+def test_exported_graphs_run_the_fit(tmp_path):
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is needed to run exported graphs")
+    pytest.importorskip("onnx", reason="the onnx package is needed by torch.onnx.export")
+    from engines import EngineSession
+    from engines.export import example_inputs, export_bundle
+    from training.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    cfg = load_model_config("lite_blazepose", TINY)
+    model = build_model(cfg).eval()
+    ckpt = save_checkpoint(tmp_path / "model.pt", model, cfg)
+    manifest, _ = export_bundle(ckpt, tmp_path / "bundle", max_persons=2)
+    assert "feat_landmarks" in [t.name for t in manifest.graphs["temporal_step"].inputs]
+    session = EngineSession(tmp_path / "bundle", backend="onnxruntime", intra_op_threads=1)
+    frames = [example_inputs(model, batch=2, seed=s) for s in range(4)]
+    with torch.no_grad():
+        ref = model(torch.stack([f["rgb"] for f in frames], 1), torch.stack([f["flow"] for f in frames], 1))
+    for t, f in enumerate(frames):
+        out = session.process([5, 6], {k: v.numpy() for k, v in f.items()})
+        np.testing.assert_allclose(out["joints2d"], ref.joints2d[:, t].numpy(), atol=2e-3, rtol=2e-3)
+        np.testing.assert_allclose(out["cam"], ref.cam[:, t].numpy(), atol=2e-3, rtol=2e-3)
