@@ -92,7 +92,8 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     session = open_engine(cfg, log)
     t = cfg.tracking
     pose = MultiPersonPose.from_tracking(t)
-    builder = PersonInputs.for_manifest(session.manifest, scale=t.crop_scale)
+    builder = PersonInputs.for_manifest(session.manifest, scale=t.crop_scale,
+                                        smoothing=(t.landmark_min_cutoff, t.landmark_beta))
     sinks = []
     if cfg.out_dir:
         sinks.append(ResultWriter(cfg.out_dir))

@@ -39,6 +39,10 @@ class TrackingConfig(StrictModel):
     #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
     #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).
     landmark_runtime: Literal["auto", "litert", "onnxruntime"] = "auto"
+    #: 1€ filter on BlazePose's landmarks before the model (``realtime.landmark_smoothing``): the cutoff (Hz)
+    #: of a still landmark (0 = no smoothing) and how fast it rises with speed (per person size per second).
+    landmark_min_cutoff: float = Field(1.5, ge=0)
+    landmark_beta: float = Field(3.0, ge=0)
 
     @field_validator("landmark_runtime")
     @classmethod

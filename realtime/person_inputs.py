@@ -27,6 +27,7 @@ import numpy as np
 from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
 
 from .detection import PersonPose, crop_box
+from .landmark_smoothing import LandmarkSmoother
 
 __all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs", "crop_matrix"]
 
@@ -66,10 +67,13 @@ class PersonInputs:
     """Builds :class:`FrameInputs` frame after frame; remembers each track's last crop for the flow."""
 
     def __init__(self, crop_size: int, streams: Sequence[str] = ("rgb", "flow", "keypoints"),
-                 flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE, rgb_input: str = "crops") -> None:
+                 flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE, rgb_input: str = "crops",
+                 smoothing: Optional[tuple[float, float]] = None) -> None:
         if rgb_input not in ("crops", "blazepose"):
             raise ValueError(f"rgb_input must be 'crops' or 'blazepose', got {rgb_input!r}")
         self.crop_size, self.streams, self.scale, self.rgb_input = crop_size, tuple(streams), scale, rgb_input
+        #: 1€ filters on the landmarks, per track ((min_cutoff Hz, beta); None or min_cutoff 0 = raw landmarks)
+        self.smoother = LandmarkSmoother(*smoothing) if smoothing and smoothing[0] > 0 else None
         self.provider = None
         if "flow" in self.streams:
             from training.flow import make_provider
@@ -78,12 +82,15 @@ class PersonInputs:
         self.previous: dict[int, np.ndarray] = {}
 
     @classmethod
-    def for_manifest(cls, manifest, flow_provider: Optional[str] = None, scale: float = CROP_SCALE) -> "PersonInputs":
+    def for_manifest(cls, manifest, flow_provider: Optional[str] = None, scale: float = CROP_SCALE,
+                     smoothing: Optional[tuple[float, float]] = None) -> "PersonInputs":
         """The builder a bundle's ``frame_encoder`` needs (:class:`engines.manifest.Manifest`: crop size,
-        streams, flow provider, what the ``rgb`` input holds)."""
-        return cls(manifest.crop_size, manifest.streams, flow_provider or manifest.flow_provider, scale, manifest.rgb_input)
+        streams, flow provider, what the ``rgb`` input holds); ``smoothing``: see ``__init__``."""
+        return cls(manifest.crop_size, manifest.streams, flow_provider or manifest.flow_provider, scale, manifest.rgb_input,
+                   smoothing)
 
-    def build(self, frame_bgr: np.ndarray, people: Sequence[PersonPose]) -> FrameInputs:
+    def build(self, frame_bgr: np.ndarray, people: Sequence[PersonPose], time_s: Optional[float] = None) -> FrameInputs:
+        """The inputs for these people in this frame; ``time_s`` (seconds) paces the landmark smoothing."""
         s = self.crop_size
         ids, crops, mats, kps, flows, blaze = [], [], [], [], [], []
         rgb_frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
@@ -92,10 +99,13 @@ class PersonInputs:
             m = crop_matrix(cx, cy, side, s)
             crop = cv2.warpAffine(rgb_frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             lm = person.landmarks
-            xyz = crop_landmarks(lm.xy, lm.z, m, s)
+            image, world = np.concatenate([lm.xy, lm.z[:, None]], 1), lm.world
+            if self.smoother is not None:
+                image, world = self.smoother.smooth(person.id, image, world, side, time_s)
+            xyz = crop_landmarks(image[:, :2], image[:, 2], m, s)
             kps.append(np.concatenate([xyz[:, :2], np.zeros((len(xyz), 1), np.float32), lm.visibility[:, None].astype(np.float32)], 1))
             if self.rgb_input == "blazepose":
-                world = lm.world if lm.world is not None else np.zeros((len(xyz), 3), np.float32)
+                world = world if world is not None else np.zeros((len(xyz), 3), np.float32)
                 blaze.append(frame_features(xyz, lm.visibility, lm.presence, world, lm.score))
             prev = self.previous.get(person.id)
             if self.provider is not None:
@@ -118,5 +128,7 @@ class PersonInputs:
         return FrameInputs(ids, inputs, crops_arr, np.stack(mats) if mats else np.zeros((0, 2, 3), np.float32))
 
     def forget(self, track_id: int) -> None:
-        """A track ended or was lost: its next frame starts with zero flow."""
+        """A track ended or was lost: its next frame starts with zero flow and unsmoothed landmarks."""
         self.previous.pop(track_id, None)
+        if self.smoother is not None:
+            self.smoother.forget(track_id)

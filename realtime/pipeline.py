@@ -141,7 +141,8 @@ class CropFlow(Stage):
         for tid in packet.lost:
             self.builder.forget(tid)
         if packet.people:
-            packet.inputs = self.builder.build(packet.frame.image, packet.people)
+            f = packet.frame
+            packet.inputs = self.builder.build(f.image, packet.people, f.position_s if f.position_s is not None else f.t_capture)
         return packet
 
 

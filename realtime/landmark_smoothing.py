@@ -1,0 +1,85 @@
+"""Smoothing BlazePose's landmarks over time, per track, before they reach the model.
+
+The landmark network runs on each frame alone, and its answers shake by a pixel or two from frame to
+frame even when the person stands still. The model (and its landmark fit, which follows the 2D
+landmarks closely) would pass that shake on to the body. This is the 1€ filter (Casiez, Roussel and
+Vogel, CHI 2012), the filter MediaPipe's own pose solution smooths its landmarks with: a low-pass
+filter whose cutoff rises with speed, so a still person is held still and a fast arm is not dragged.
+
+Speeds are measured in person sizes per second (image landmarks divided by the track's box side, world
+landmarks in metres over a body of about 1.7 m), so one setting serves near and far people alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["LandmarkSmoother", "OneEuro"]
+
+#: Seconds between frames when no timestamps come with them.
+DEFAULT_DT = 1.0 / 30.0
+#: A body's size in metres, to measure world-landmark speeds in person sizes.
+BODY_SIZE_M = 1.7
+
+
+def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+    tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff))
+    return 1.0 / (1.0 + tau / dt)
+
+
+@dataclass
+class OneEuro:
+    """The 1€ filter over points ``(N, D)`` (each point's speed is the norm over its ``D`` coordinates).
+
+    ``min_cutoff`` (Hz): the cutoff of a still point (lower = steadier, more lag); ``beta``: how fast the
+    cutoff rises with speed (in units of the values per second); ``d_cutoff`` (Hz): the speed's own filter.
+    """
+
+    min_cutoff: float = 1.0
+    beta: float = 1.0
+    d_cutoff: float = 1.0
+    value: Optional[np.ndarray] = field(default=None, init=False)
+    speed: Optional[np.ndarray] = field(default=None, init=False)
+    time: Optional[float] = field(default=None, init=False)
+
+    def __call__(self, x: np.ndarray, time_s: Optional[float] = None, scale: float = 1.0) -> np.ndarray:
+        """The filtered ``x``; ``scale`` divides the values when measuring speed (person size)."""
+        x = np.asarray(x, np.float64)
+        if self.value is None or self.value.shape != x.shape:
+            self.value, self.speed, self.time = x.copy(), np.zeros(x.shape[:-1]), time_s
+            return x.copy()
+        dt = DEFAULT_DT if time_s is None or self.time is None or time_s <= self.time else time_s - self.time
+        self.time = time_s
+        raw_speed = np.linalg.norm(x - self.value, axis=-1) / (dt * max(scale, 1e-9))
+        self.speed = self.speed + _alpha(self.d_cutoff, dt) * (raw_speed - self.speed)
+        a = _alpha(self.min_cutoff + self.beta * self.speed, dt)[..., None]
+        self.value = self.value + a * (x - self.value)
+        return self.value.copy()
+
+
+class LandmarkSmoother:
+    """One set of 1€ filters per track: image landmarks ``(33, 3)`` (x, y in frame pixels, z) and world
+    landmarks ``(33, 3)``. ``forget(track_id)`` when a track ends, so a new person starts fresh."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 1.0) -> None:
+        self.min_cutoff, self.beta = float(min_cutoff), float(beta)
+        self.filters: dict[int, tuple[OneEuro, OneEuro]] = {}
+
+    def smooth(self, track_id: int, image: np.ndarray, world: Optional[np.ndarray], size_px: float,
+               time_s: Optional[float] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """Track ``track_id``'s landmarks at ``time_s`` (seconds; None = one frame at 30 fps after the last):
+        ``image (33, 3)`` in pixels (z in pixels too), ``world (33, 3)`` metres or None; ``size_px`` the
+        person's size in the frame (the track's box side)."""
+        if track_id not in self.filters:
+            self.filters[track_id] = (OneEuro(self.min_cutoff, self.beta), OneEuro(self.min_cutoff, self.beta))
+        f_image, f_world = self.filters[track_id]
+        image_s = f_image(image, time_s, size_px).astype(np.float32)
+        world_s = None if world is None else f_world(world, time_s, BODY_SIZE_M).astype(np.float32)
+        return image_s, world_s
+
+    def forget(self, track_id: int) -> None:
+        self.filters.pop(track_id, None)

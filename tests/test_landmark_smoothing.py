@@ -1,0 +1,72 @@
+"""The 1€ filter on BlazePose's landmarks (``realtime.landmark_smoothing``) and its place in ``PersonInputs``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.landmark_smoothing import LandmarkSmoother, OneEuro
+
+
+def _second_difference(x: np.ndarray) -> float:
+    return float(np.abs(np.diff(x, 2, axis=0)).mean())
+
+
+def test_a_still_point_is_held_still_and_a_moving_one_is_followed():
+    rng = np.random.default_rng(0)
+    t = np.arange(120) / 30.0
+    still = 100 + rng.normal(0, 2.0, (120, 1, 2))  # a standing person's landmark shaking by 2 px
+    f = OneEuro(min_cutoff=1.0, beta=3.0)
+    out = np.stack([f(x, s, scale=300.0) for x, s in zip(still, t)])
+    assert _second_difference(out[30:]) < 0.25 * _second_difference(still[30:])
+    # a fast arm (1.5 person sizes per second): the filter opens up and stays close behind
+    moving = np.stack([np.array([[450.0 * s, 0.0]]) for s in t]) + rng.normal(0, 2.0, (120, 1, 2))
+    fast, slow = OneEuro(min_cutoff=1.0, beta=3.0), OneEuro(min_cutoff=1.0, beta=0.0)
+    lag_fast = np.abs(np.stack([fast(x, s, 300.0) for x, s in zip(moving, t)])[60:, 0, 0] - 450.0 * t[60:]).mean()
+    lag_slow = np.abs(np.stack([slow(x, s, 300.0) for x, s in zip(moving, t)])[60:, 0, 0] - 450.0 * t[60:]).mean()
+    assert lag_fast < 0.5 * lag_slow
+    # speeds are measured in person sizes: a person twice as far (half the pixels) is smoothed alike
+    near, far = OneEuro(1.0, 3.0), OneEuro(1.0, 3.0)
+    a = np.stack([near(x, s, 300.0) for x, s in zip(moving, t)])
+    b = np.stack([far(x / 2, s, 150.0) for x, s in zip(moving, t)])
+    np.testing.assert_allclose(a / 2, b, rtol=1e-9, atol=1e-9)
+
+
+def test_smoother_keeps_tracks_apart_and_forgets():
+    sm = LandmarkSmoother(1.0, 1.0)
+    img = np.zeros((33, 3), np.float32)
+    sm.smooth(1, img, None, 200.0, 0.0)
+    sm.smooth(2, img + 100, np.ones((33, 3), np.float32), 200.0, 0.0)
+    moved, _ = sm.smooth(1, img + 10, None, 200.0, 1 / 30)
+    assert 0 < float(moved[0, 0]) < 10  # smoothed toward the track's own past, not the other track's
+    sm.forget(1)
+    fresh, _ = sm.smooth(1, img + 10, None, 200.0, 2 / 30)
+    np.testing.assert_allclose(fresh, img + 10)  # a new track starts from its first landmarks
+
+
+def test_person_inputs_smooth_the_landmarks_they_feed():
+    from realtime.detection import PersonPose
+    from realtime.detection.blazepose import Roi
+    from realtime.detection.landmarks import Landmarks
+    from realtime.detection.tracker import Track
+    from realtime.person_inputs import PersonInputs
+
+    rng = np.random.default_rng(3)
+    base = rng.uniform(300, 700, (33, 2)).astype(np.float32)
+    box = np.array([280, 280, 720, 720], np.float32)
+    frame = np.zeros((1000, 1000, 3), np.uint8)
+
+    def person(xy):
+        lm = Landmarks(xy=xy, z=np.zeros(33, np.float32), visibility=np.ones(33, np.float32), presence=np.ones(33, np.float32),
+                       score=0.9, roi=Roi(500, 500, 400, 0.0), aux_xy=np.zeros((2, 2), np.float32), world=np.zeros((33, 3), np.float32))
+        return [PersonPose(Track(7, box, box, 1.0, 0), lm)]
+
+    raw = PersonInputs(128, ("rgb",), None, rgb_input="blazepose")
+    smooth = PersonInputs(128, ("rgb",), None, rgb_input="blazepose", smoothing=(1.0, 1.0))
+    shaken = [base + rng.normal(0, 3, base.shape).astype(np.float32) for _ in range(40)]
+    r = np.stack([raw.build(frame, person(x), i / 30).inputs["rgb"][0, :, :2] for i, x in enumerate(shaken)])
+    s = np.stack([smooth.build(frame, person(x), i / 30).inputs["rgb"][0, :, :2] for i, x in enumerate(shaken)])
+    np.testing.assert_allclose(r[0], s[0], atol=1e-6)  # the first frame passes as it is
+    assert _second_difference(s[10:]) < 0.5 * _second_difference(r[10:])
+    smooth.forget(7)
+    first = smooth.build(frame, person(shaken[5]), 2.0).inputs["rgb"][0, :, :2]
+    np.testing.assert_allclose(first, r[5], atol=1e-6)
