@@ -189,3 +189,22 @@ def test_init_weights_starts_a_new_run_from_a_checkpoint(trained, data_root, tmp
                                       "streams.rgb.pretrained=none, streams.flow.pretrained=none, embed_dim=32]"))
     with pytest.raises(CheckpointError, match="embed_dim"):
         other.init_weights(trained)
+
+
+def test_release_can_switch_a_setting_without_weights_and_refuses_one_with(trained, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("release_tool", Path(__file__).resolve().parents[1] / "tools" / "release_checkpoint.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "r.pt"
+    assert tool.main([str(trained), str(out), "--set", "regressor.dropout=0.0"]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt.model_config.regressor.dropout == 0.0 and ckpt.raw["model_config_overrides"] == ["regressor.dropout=0.0"]
+    capsys.readouterr()
+    assert tool.main([str(trained), str(tmp_path / "bad.pt"), "--set", "embed_dim=24"]) == 1  # weights no longer fit
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("release_checkpoint: error:") and not (tmp_path / "bad.pt").exists()
+    assert tool.main([str(trained), str(tmp_path / "bad2.pt"), "--set", "landmark_fit.enabled=true"]) == 1  # not BlazePose
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "landmark_fit" in err[0]

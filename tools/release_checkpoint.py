@@ -1,7 +1,7 @@
 """Write an inference-only copy of a training checkpoint: float16 weights, configs, metrics and
 provenance, without optimizer or discriminator states (what gets committed as the embedded default).
 
-    python tools/release_checkpoint.py runs/embedded/best.pt training/checkpoints/lite_default.pt [--fp32]
+    python tools/release_checkpoint.py runs/embedded/best.pt training/checkpoints/lite_default.pt [--fp32] [--set KEY=VALUE]
 
 Releasing onto the embedded default also rewrites its shipped ONNX bundle (``engines/assets/lite_default``),
 which live-only installs (no PyTorch) run; commit both together.
@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.defaults import DEFAULT_CHECKPOINT, ship_default_bundle  # noqa: E402
-from training.checkpoint import CheckpointError, load_checkpoint, release_checkpoint  # noqa: E402
+from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, release_checkpoint  # noqa: E402
+from training.config import ConfigError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -24,11 +25,19 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint", help="a checkpoint written by dtsvibe-train (best.pt / last.pt)")
     p.add_argument("out", help="where the release goes")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default float16)")
+    p.add_argument("--set", dest="model_overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a model-config setting that has no weights, e.g. landmark_fit.enabled=true (repeatable)")
     args = p.parse_args(argv)
     try:
-        out = release_checkpoint(args.checkpoint, args.out, half=not args.fp32)
+        out = release_checkpoint(args.checkpoint, args.out, half=not args.fp32, model_overrides=args.model_overrides)
         ckpt = load_checkpoint(out)
-    except (CheckpointError, OSError) as exc:
+        if args.model_overrides:
+            try:
+                model_from_checkpoint(ckpt)  # the weights still fit the changed config (strict load)
+            except CheckpointError:
+                Path(out).unlink()
+                raise
+    except (CheckpointError, ConfigError, OSError) as exc:
         print(f"release_checkpoint: error: {exc}", file=sys.stderr)
         return 1
     size = Path(args.checkpoint).stat().st_size / 2**20, out.stat().st_size / 2**20

@@ -25,14 +25,14 @@ import random
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 import yaml
 from torch import nn
 
-from .config import ModelConfig, TrainConfig, parse_config, to_yaml
+from .config import ModelConfig, TrainConfig, apply_overrides, parse_config, to_yaml
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -407,15 +407,21 @@ def model_from_checkpoint(
 from .paths import DEFAULT_CHECKPOINT  # noqa: E402  (re-exported: the embedded default checkpoint)
 
 
-def release_checkpoint(src: PathLike, dst: PathLike, half: bool = True) -> Path:
+def release_checkpoint(src: PathLike, dst: PathLike, half: bool = True, model_overrides: Sequence[str] = ()) -> Path:
     """An inference-only copy of ``src``: model weights (float16 when ``half``; integer buffers kept),
     configs, progress, metrics and provenance, without optimizer/discriminator/RNG states. It loads
     with :func:`load_checkpoint` / :func:`model_from_checkpoint` like the original (weights are cast
-    back to the model's float32 on load); it cannot be resumed."""
+    back to the model's float32 on load); it cannot be resumed. ``model_overrides`` (``KEY=VALUE``) change
+    the stored model config for settings without weights (e.g. ``landmark_fit.enabled=true``); they are
+    recorded as ``model_config_overrides``."""
     raw = torch.load(Path(src), map_location="cpu", weights_only=True)
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{src}: not a DTS-VIBE checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
     out = {k: v for k, v in raw.items() if k not in ("optimizers", "scalers", "rng", "discriminator")}
+    if model_overrides:
+        data = apply_overrides(_config_yaml(raw["model_config"], Path(src), "model"), model_overrides, source="release")
+        out["model_config"] = to_yaml(parse_config(ModelConfig, data, source=f"{src} (model config, released)"))
+        out["model_config_overrides"] = list(model_overrides)
     out["model"] = {k: v.half() if half and v.is_floating_point() else v for k, v in raw["model"].items()}
     out.update(optimizers={}, scalers={}, rng=None, discriminator=None, released_from=Path(src).name)
     dst = Path(dst)
