@@ -147,6 +147,23 @@ def test_in_place_update_changes_frame_without_new_geometry():
     assert np.array_equal(a, c)
 
 
+def test_a_mesh_that_comes_close_stays_lit():
+    """In place, a body first seen 14 m away and then 3.5 m away (someone walking up to the camera) is drawn
+    as brightly as by a fresh renderer — not black with only its outline (the lights followed the old box)."""
+    cam = ((0.0, 0.9, 0.0), (0.0, 0.9, -1.0), (0.0, 1.0, 0.0))
+    far, near = (body() for _ in range(2))
+    far = MeshItem(far.vertices + np.array([0.0, 0.0, -14.0]), far.faces, RED)
+    near = MeshItem(near.vertices + np.array([0.0, 0.0, -3.5]), near.faces, RED)
+    with SnapshotRenderer(W, H, show_ground=False) as r:
+        r.render([far], view=cam)
+        reused = r.render([near], view=cam)
+    with SnapshotRenderer(W, H, show_ground=False) as r:
+        fresh = r.render([near], view=cam)
+    lit = red_mask(fresh)
+    assert lit.mean() > 0.05
+    assert red_mask(reused).sum() > 0.9 * lit.sum()
+
+
 def test_topology_change_and_mesh_count_change():
     with SnapshotRenderer(W, H, show_ground=False) as r:
         one = r.render([body()])

@@ -288,6 +288,10 @@ class SnapshotRenderer:
             else:
                 self._meshes.append(m)
                 self._colors.append(c)
+        # The legacy renderer places its lights from the view's bounding box, which in-place updates leave
+        # where the first meshes were: a body that came much closer was then lit from behind (black, only
+        # its outline showing). Refit the box to the meshes as they are now (_set_camera sets the view).
+        vis.reset_view_point(True)
         allv = np.concatenate([c[0] for c in checked], axis=0)
         return allv.min(axis=0), allv.max(axis=0)
 
