@@ -149,3 +149,19 @@ def test_exported_graphs_run_the_fit(tmp_path):
         out = session.process([5, 6], {k: v.numpy() for k, v in f.items()})
         np.testing.assert_allclose(out["joints2d"], ref.joints2d[:, t].numpy(), atol=2e-3, rtol=2e-3)
         np.testing.assert_allclose(out["cam"], ref.cam[:, t].numpy(), atol=2e-3, rtol=2e-3)
+
+
+def test_turns_are_proper_rotations_even_between_opposite_bones():
+    from training.model.landmark_fit import _turn
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(64, 3, generator=g), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(64, 3, generator=g), dim=-1)
+    b[:8] = -a[:8] + 1e-7 * torch.randn(8, 3, generator=g)  # (nearly) opposite: the landmarks' bone points back
+    b[8:12] = a[8:12]
+    r = _turn(a, b)
+    eye = torch.eye(3).expand(64, 3, 3)
+    torch.testing.assert_close(r @ r.transpose(-1, -2), eye, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.linalg.det(r), torch.ones(64), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close((r[12:] @ a[12:, :, None])[..., 0], b[12:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(r[8:12], eye[8:12], atol=1e-6, rtol=1e-6)

@@ -83,13 +83,17 @@ def fit_camera(joints: torch.Tensor, landmarks: torch.Tensor, weights: torch.Ten
 
 
 def _turn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The smallest rotation ``(M, 3, 3)`` taking unit vectors ``a`` to ``b`` ``(M, 3)`` (not antiparallel)."""
-    v = torch.cross(a, b, dim=-1)
-    c = (a * b).sum(-1).clamp(min=-0.999)
-    zero = torch.zeros_like(c)
-    vx = torch.stack([zero, -v[:, 2], v[:, 1], v[:, 2], zero, -v[:, 0], -v[:, 1], v[:, 0], zero], -1).reshape(-1, 3, 3)
-    eye = torch.eye(3, dtype=a.dtype, device=a.device).expand_as(vx)
-    return eye + vx + (vx @ vx) / (1.0 + c)[:, None, None]
+    """The smallest rotation ``(M, 3, 3)`` taking unit vectors ``a`` to ``b`` ``(M, 3)`` (Rodrigues about their
+    common normal: always a proper rotation, even for opposite vectors, where the normal is ill-defined)."""
+    cross = torch.cross(a, b, dim=-1)
+    sin = cross.norm(dim=-1)
+    cos = (a * b).sum(-1)
+    angle = torch.atan2(sin, cos)
+    k = cross / sin.clamp(min=1e-8)[:, None]
+    zero = torch.zeros_like(sin)
+    kx = torch.stack([zero, -k[:, 2], k[:, 1], k[:, 2], zero, -k[:, 0], -k[:, 1], k[:, 0], zero], -1).reshape(-1, 3, 3)
+    eye = torch.eye(3, dtype=a.dtype, device=a.device).expand_as(kx)
+    return eye + torch.sin(angle)[:, None, None] * kx + (1 - torch.cos(angle))[:, None, None] * (kx @ kx)
 
 
 def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ...], landmarks: torch.Tensor,
