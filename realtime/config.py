@@ -9,6 +9,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from training.config.loader import StrictModel, load_config
 from training.config.schema import resolve_config_path
+from training.landmark_smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 
 
 class SourceConfig(StrictModel):
@@ -39,10 +40,10 @@ class TrackingConfig(StrictModel):
     #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
     #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).
     landmark_runtime: Literal["auto", "litert", "onnxruntime"] = "auto"
-    #: 1€ filter on BlazePose's landmarks before the model (``realtime.landmark_smoothing``): the cutoff (Hz)
+    #: 1€ filter on BlazePose's landmarks before the model (``training.landmark_smoothing``): the cutoff (Hz)
     #: of a still landmark (0 = no smoothing) and how fast it rises with speed (per person size per second).
-    landmark_min_cutoff: float = Field(1.5, ge=0)
-    landmark_beta: float = Field(3.0, ge=0)
+    landmark_min_cutoff: float = Field(DEFAULT_MIN_CUTOFF, ge=0)
+    landmark_beta: float = Field(DEFAULT_BETA, ge=0)
 
     @field_validator("landmark_runtime")
     @classmethod

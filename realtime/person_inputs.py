@@ -27,7 +27,7 @@ import numpy as np
 from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
 
 from .detection import PersonPose, crop_box
-from .landmark_smoothing import LandmarkSmoother
+from training.landmark_smoothing import LandmarkSmoother
 
 __all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs", "crop_matrix"]
 

@@ -1,10 +1,10 @@
-"""The 1€ filter on BlazePose's landmarks (``realtime.landmark_smoothing``) and its place in ``PersonInputs``."""
+"""The 1€ filter on BlazePose's landmarks (``training.landmark_smoothing``) and its place in ``PersonInputs``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from realtime.landmark_smoothing import LandmarkSmoother, OneEuro
+from training.landmark_smoothing import LandmarkSmoother, OneEuro
 
 
 def _second_difference(x: np.ndarray) -> float:
@@ -70,3 +70,24 @@ def test_person_inputs_smooth_the_landmarks_they_feed():
     smooth.forget(7)
     first = smooth.build(frame, person(shaken[5]), 2.0).inputs["rgb"][0, :, :2]
     np.testing.assert_allclose(first, r[5], atol=1e-6)
+
+
+def test_evaluation_sequences_smooth_landmarks_as_live():
+    """The generated benchmark feeds the model BlazePose's outputs through the live filter (causal, per clip,
+    a missed frame restarting it) — the first frame unchanged, later shaking damped, world landmarks too."""
+    from training.landmark_smoothing import smooth_features
+
+    rng = np.random.default_rng(4)
+    x = np.zeros((30, 33, 9), np.float32)
+    x[..., :2] = rng.uniform(-0.5, 0.5, (33, 2)) + rng.normal(0, 0.01, (30, 33, 2))
+    x[..., 5:8] = rng.normal(0, 0.3, (33, 3)) + rng.normal(0, 0.01, (30, 33, 3))
+    x[..., 3], x[..., 8] = 0.9, 0.95
+    x[12] = 0  # missed
+    y = smooth_features(x)
+    np.testing.assert_allclose(y[0], x[0])
+    np.testing.assert_allclose(y[12], x[12])
+    np.testing.assert_allclose(y[13], x[13], atol=1e-6)  # the filter starts over after a missed frame
+    np.testing.assert_allclose(y[..., 3:5], x[..., 3:5])  # visibility, presence untouched
+    for ch in (slice(0, 2), slice(5, 8)):
+        assert _second_difference(y[14:, :, ch]) < 0.5 * _second_difference(x[14:, :, ch])
+    np.testing.assert_allclose(smooth_features(x, min_cutoff=0), x)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .blazepose_input import shard_features
+from .landmark_smoothing import smooth_features
 from .data.crops import imagenet_normalise, normalise_keypoints
 from .data.vibe_format import read_vibe_db, validate_vibe_db
 from .data.windows import segment_bounds
@@ -64,6 +65,8 @@ METRICS: tuple[tuple[str, str], ...] = (("pa_mpjpe", "PA-MPJPE"), ("mpjpe", "MPJ
 #: The generator seed of the held-out benchmark (training draws clips with other seeds).
 HELDOUT_SEED = 1_000_003
 #: Where the held-out benchmark's clips with BlazePose's outputs are written, under data_root, and how.
+#: Frame rate of the generated clips (``GeneratorConfig.fps``).
+GENERATED_FPS = 30.0
 HELDOUT_SHARDS = "synthetic_heldout"
 HELDOUT_COMMAND = ("python tools/make_synthetic.py --out <data_root>/synthetic_heldout --clips 32 --crop 128 --seq-len 48 "
                    "--blazepose --shard-size 8 --seed 1000003 --motion-split test")
@@ -181,13 +184,14 @@ def clip_to_sequence(
 
     The O-stream gets ``flow_fn(rgb)`` (uint8 (T, S, S, 3) → (T, 2, S, S), e.g. a ``training.flow``
     provider through ``sequence_flow``), or the generator's exact flow without one. ``rgb_input="blazepose"``:
-    the V-stream gets BlazePose's outputs (the clip's ``mp_*`` arrays, ``tools/make_synthetic.py --blazepose``).
+    the V-stream gets BlazePose's outputs (the clip's ``mp_*`` arrays, ``tools/make_synthetic.py --blazepose``),
+    through the live app's landmark filter (``training.landmark_smoothing``, its default setting).
     """
     rgb = np.asarray(clip["rgb"])
     if rgb_input == "blazepose":
         if "mp_landmarks" not in clip:
             raise ValueError("the model's V-stream is BlazePose: clips need mp_* arrays (tools/make_synthetic.py --blazepose)")
-        inputs = {"rgb": torch.from_numpy(shard_features(clip))}
+        inputs = {"rgb": torch.from_numpy(smooth_features(shard_features(clip), GENERATED_FPS))}
     else:
         inputs = {"rgb": torch.from_numpy(imagenet_normalise(rgb) if rgb.dtype == np.uint8 else rgb.astype(np.float32))}
     if "flow" in stream_names:
