@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
+from training.landmark_smoothing import LandmarkSmoother
 
 from .detection import PersonPose, crop_box
-from training.landmark_smoothing import LandmarkSmoother
 
 __all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs", "crop_matrix"]
 

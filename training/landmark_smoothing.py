@@ -22,7 +22,8 @@ import numpy as np
 __all__ = ["DEFAULT_BETA", "DEFAULT_MIN_CUTOFF", "LandmarkSmoother", "OneEuro", "smooth_features"]
 
 #: The live app's default setting (``tracking.landmark_min_cutoff``, ``tracking.landmark_beta``). Chosen on the
-#: shared real clips: 1.0/1.0 halves the jitter but lags fast limbs (PCK 0.82 on the gym clip).
+#: shared real clips (a one-off comparison, first 150 frames, the previous weights with the landmark fit):
+#: 1.0/1.0 lowered the jitter most but lagged fast limbs (PCK 0.82 on the gym clip against 0.91 here).
 DEFAULT_MIN_CUTOFF, DEFAULT_BETA = 1.5, 3.0
 
 #: Seconds between frames when no timestamps come with them.
