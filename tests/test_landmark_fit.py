@@ -11,7 +11,8 @@ from training.body import BodyModel
 from training.body.rotations import axis_angle_to_matrix
 from training.config import load_model_config
 from training.model import build_model
-from training.model.landmark_fit import BONES, LIMB_JOINTS, fit_camera, fit_limbs, landmark_weights
+from training.model.landmark_fit import (BONES, HEAD, LIMB_JOINTS, TORSO_LANDMARKS, TORSO_SMPL, fit_camera, fit_limbs,
+                                         fit_torso, landmark_weights)
 
 TINY = ["input.seq_len=8", "embed_dim=64", "streams.rgb.feature_dim=64", "temporal_encoder.layers=1",
         "temporal_encoder.ff_dim=128", "regressor.layers=1", "regressor.dim=64", "regressor.ff_dim=128",
@@ -46,6 +47,9 @@ def _landmarks_from(joints24: torch.Tensor, joints49: torch.Tensor, cam: torch.T
         lm[0, m, :2] = proj(joints49[0, j49])
     for joint, child, _, m_joint, m_child in BONES:
         lm[0, m_joint, :2], lm[0, m_child, :2] = proj(joints24[0, joint]), proj(joints24[0, child])
+    for (a, b), (ma, mb) in zip(TORSO_SMPL, TORSO_LANDMARKS):
+        lm[0, ma, :2], lm[0, mb, :2] = proj(joints24[0, a]), proj(joints24[0, b])
+    lm[0, list(HEAD[4]), :2] = proj(joints24[0, HEAD[1]])  # the ears' mid-point at the head joint
     lm[0, :, 3] = lm[0, :, 4] = vis
     lm[0, :, 8] = 0.9
     return lm
@@ -87,7 +91,8 @@ def test_limbs_turn_onto_the_landmarks_and_keep_their_lengths(body):
     for joint, child, *_ in BONES:  # bones keep the body's lengths
         torch.testing.assert_close((fitted.joints[0, child] - fitted.joints[0, joint]).norm(),
                                    (out_a.joints[0, child] - out_a.joints[0, joint]).norm(), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(fitted.joints[0, [0, 3, 6, 9, 12, 15]], out_a.joints[0, [0, 3, 6, 9, 12, 15]])  # torso stays
+    torch.testing.assert_close(fitted.joints[0, [0, 3, 6, 9, 12]], out_a.joints[0, [0, 3, 6, 9, 12]])  # torso stays
+    torch.testing.assert_close(proj(fitted.joints[0, HEAD[1]]), proj(out_a.joints[0, HEAD[1]]), atol=1e-3, rtol=0)  # so does the head
     unseen = lm.clone()
     unseen[..., 3] = 0.1
     same = fit_limbs(a, out_a.joints, body.parents, unseen, landmark_weights(unseen), cam[None, :1][:, 0])
@@ -165,3 +170,45 @@ def test_turns_are_proper_rotations_even_between_opposite_bones():
     torch.testing.assert_close(torch.linalg.det(r), torch.ones(64), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close((r[12:] @ a[12:, :, None])[..., 0], b[12:], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(r[8:12], eye[8:12], atol=1e-6, rtol=1e-6)
+
+
+def _torso_points(joints24: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+    """The camera's view of the shoulders and hips (4, 2), centred: where the body stands does not matter."""
+    p = cam[0] * joints24[0, [j for pair in TORSO_SMPL for j in pair], :2]
+    return p - p.mean(0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_torso_turns_onto_the_landmarks_lean_and_facing(body, seed):
+    a = _pose(seed)
+    b = a.clone()  # the same pose, leaning sideways and turned about the vertical (up to about 150°)
+    b[0, 0] = axis_angle_to_matrix(torch.tensor([0.0, 1.3 * (seed - 1) + 1.2, 0.35])) @ a[0, 0]
+    out_a, out_b = body(pose=a), body(pose=b)
+    cam = torch.tensor([0.9, 0.0, 0.1])
+    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    rot, joints = fit_torso(a, out_a.joints, lm, landmark_weights(lm), cam[None, :1][:, 0])
+    torch.testing.assert_close(rot[0, 1:], a[0, 1:])  # only the root turns
+    again = body(pose=rot).joints
+    torch.testing.assert_close(joints - joints[:, :1], again - again[:, :1], atol=1e-5, rtol=1e-5)
+    before = (_torso_points(out_a.joints, cam) - _torso_points(out_b.joints, cam)).norm(dim=-1).mean()
+    after = (_torso_points(again, cam) - _torso_points(out_b.joints, cam)).norm(dim=-1).mean()
+    assert before > 0.03 and after < 0.2 * before  # crop units: shoulders and hips from off to on
+    unseen = lm.clone()
+    unseen[..., 3] = 0.1
+    same, _ = fit_torso(a, out_a.joints, unseen, landmark_weights(unseen), cam[None, :1][:, 0])
+    torch.testing.assert_close(same, a, atol=1e-5, rtol=1e-5)
+
+
+def test_head_turns_onto_the_ears(body):
+    a = _pose(3)
+    b = a.clone()
+    b[0, HEAD[0]] = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.6])) @ a[0, HEAD[0]]  # the head tilted sideways
+    out_a, out_b = body(pose=a), body(pose=b)
+    cam = torch.tensor([0.9, 0.0, 0.1])
+    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    fitted = body(pose=fit_limbs(a, out_a.joints, body.parents, lm, landmark_weights(lm), cam[None, :1][:, 0])).joints
+    proj = lambda p: cam[0] * (p[..., :2] + cam[1:])  # noqa: E731
+    head = HEAD[1]
+    before = (proj(out_a.joints[0, head]) - proj(out_b.joints[0, head])).norm()
+    after = (proj(fitted[0, head]) - proj(out_b.joints[0, head])).norm()
+    assert before > 0.02 and after < 2e-3

@@ -100,10 +100,12 @@ class TransformerConfig(StrictModel):
 class LandmarkFitConfig(StrictModel):
     """After the regressor, place the body on BlazePose's landmarks and turn its limbs onto them
     (``training.model.landmark_fit``; BlazePose V-stream only). ``strength``: 0 keeps the network's limbs,
-    1 follows the landmarks' 2D bones fully."""
+    1 follows the landmarks' 2D bones fully; ``torso``: also turn the whole body onto the landmarks' torso
+    (lean and facing) before the limbs."""
 
     enabled: bool = False
     strength: float = Field(1.0, ge=0, le=1)
+    torso: bool = True
 
 
 class RegressorConfig(StrictModel):

@@ -3,19 +3,25 @@
 The network's body is a good guess of the 3D pose, but on real people it is more conservative than
 the image: arms not quite as far out, a knee not quite as high. BlazePose, the frozen V-CNN, sees
 the limbs in 2D well on real people and renders alike. This step, without parameters, runs after the
-regressor on every frame (``landmark_fit.enabled`` in the model config) and changes the result in two
-closed-form ways, weighting each landmark by BlazePose's visibility:
+regressor on every frame (``landmark_fit.enabled`` in the model config) and changes the result in three
+closed-form steps, weighting each landmark by BlazePose's visibility:
 
 1. **Placement.** The weak-perspective camera ``(s, tx, ty)`` is re-fitted by least squares so that the
    body's 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles) project onto BlazePose's,
    the torso's at twice the weight of the limbs'. Too few visible landmarks, or a scale more than ×2
    from the network's: the network's camera stays.
-2. **Limbs.** Upper arm, forearm, thigh and shin in turn (parent bone first), each bone is turned so
+2. **Torso** (``landmark_fit.torso``). The whole body is turned about the pelvis: so that the hips-to-shoulders line
+   projects along BlazePose's (as a limb bone below: bending over, leaning), then about that line so that
+   the shoulder and hip lines project as BlazePose's do (turning the back or a side to the camera): the
+   smallest such twist, searched on a grid of angles, so where the image cannot tell (a side view),
+   the network's facing stays. Lean and twist are repeated once (``TORSO_PASSES``).
+3. **Limbs and head.** Upper arm, forearm, thigh and shin in turn (parent bone first), each bone is turned so
    that it projects along BlazePose's 2D bone: its image-plane part follows the landmarks, its length
    stays the body's, and its depth is what that length leaves (never quite none: ``DEPTH_FLOOR``), on the
    side of the camera the network put it (the network resolves the depth ambiguity; the image the rest). ``strength`` blends
    between the network's bone (0) and that one (1). The turn is the smallest rotation, applied to the
-   joint's rotation, so the twist, the hands and the feet come along.
+   joint's rotation, so the twist, the hands and the feet come along. Last, the neck turns so that the head
+   sits over the shoulders as BlazePose's ears do.
 
 Then the body is posed again and the camera re-fitted once more. Everything is batched tensor algebra
 (it runs inside the exported ``temporal_step`` graph, and gradients pass).
@@ -25,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["BONES", "LIMB_JOINTS", "fit_camera", "fit_limbs", "landmark_weights"]
+__all__ = ["BONES", "LIMB_JOINTS", "fit_camera", "fit_limbs", "fit_torso", "landmark_weights"]
 
 #: The 12 limb joints: indices into the ``spin49`` joints and the matching BlazePose landmarks
 #: (r/l shoulder, elbow, wrist, r/l hip, knee, ankle).
@@ -41,6 +47,19 @@ BONES = (
     (1, 4, 7, 23, 25), (4, 7, -1, 25, 27),  # left thigh, shin
     (2, 5, 8, 24, 26), (5, 8, -1, 26, 28),  # right
 )
+#: The torso's points: SMPL (left, right) shoulder and hip joints and the matching BlazePose landmarks.
+TORSO_SMPL, TORSO_LANDMARKS = ((16, 17), (1, 2)), ((11, 12), (23, 24))
+#: Twist angles tried about the torso line: a coarse grid over the full turn, then a fine one about its best.
+TWIST_COARSE, TWIST_FINE = 72, 11
+#: A twist of φ costs TWIST_PRIOR · (1 − cos φ) · |line|² on top of the image error: where the image
+#: cannot tell facing (sideways, or one line unseen) the network's wins; a clear view overrules it.
+TWIST_PRIOR = 0.25
+#: Lean, then twist, repeated: each changes what the other sees.
+TORSO_PASSES = 2
+#: The head, turned after the limbs: the neck joint turns so that the head joint sits, seen from the camera, where
+#: BlazePose's ears' mid-point sits from its shoulders' mid-point: (neck joint, head joint, SMPL shoulders,
+#: BlazePose shoulders, BlazePose ears).
+HEAD = (12, 15, (16, 17), (11, 12), (7, 8))
 #: Visibility below this counts as unseen; weights ramp to 1 by VISIBLE_FULL.
 VISIBLE_FROM, VISIBLE_FULL = 0.5, 0.75
 #: A bone the network puts within about this depth (m) of the image plane keeps little depth: which side
@@ -96,9 +115,85 @@ def _turn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return eye + torch.sin(angle)[:, None, None] * kx + (1 - torch.cos(angle))[:, None, None] * (kx @ kx)
 
 
+def _toward(bone: torch.Tensor, d: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Unit direction for a 3D ``bone (M, 3)`` whose image should run along the 2D ``d (M, 2)`` (metres):
+    its image-plane part along ``d``, its length kept, its depth on the network's side, blended by
+    ``weight (M, 1)`` between the bone's own direction (0) and that one (1)."""
+    length = bone.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    dl = d.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    xy = d * torch.clamp(length / dl, max=1.0)
+    side = torch.tanh(bone[:, 2:] / SIDE_SOFTNESS)  # the network's side of the image plane, ±1 (smoothly)
+    z = side * ((length ** 2 - (xy ** 2).sum(-1, keepdim=True)).clamp(min=0) + (DEPTH_FLOOR * length) ** 2).sqrt()
+    return torch.nn.functional.normalize((1 - weight) * bone / length + weight * torch.cat([xy, z], -1) / length, dim=-1)
+
+
+def _about(axis: torch.Tensor, angle: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``v (M, K, 3)`` turned by ``angle (M, A)`` about the unit ``axis (M, 3)`` → ``(M, A, K, 3)`` (Rodrigues)."""
+    u = axis[:, None, None, :]
+    v = v[:, None]
+    c, s = torch.cos(angle)[..., None, None], torch.sin(angle)[..., None, None]
+    return v * c + torch.cross(u.expand_as(v), v, dim=-1) * s + u * (u * v).sum(-1, keepdim=True) * (1 - c)
+
+
+def _axis_angle_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotation ``(M, 3, 3)`` by ``angle (M,)`` about the unit ``axis (M, 3)``."""
+    eye = torch.eye(3, dtype=axis.dtype, device=axis.device).expand(axis.shape[0], 3, 3)
+    return _about(axis, angle[:, None], eye.transpose(-1, -2))[:, 0].transpose(-1, -2)
+
+
+def fit_torso(rotmat: torch.Tensor, joints: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor,
+              scale: torch.Tensor, strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The body turned about its pelvis onto BlazePose's torso (module docstring, step 2) → local rotations
+    ``(M, 24, 3, 3)`` (only the root's changes) and the posed SMPL joints ``(M, 24, 3)`` after the turn."""
+    s = scale.clamp(min=1e-6)[:, None]
+    (ls, rs), (lh, rh) = TORSO_SMPL
+    (mls, mrs), (mlh, mrh) = TORSO_LANDMARKS
+    w_sho = torch.minimum(weights[:, mls], weights[:, mrs])[:, None]
+    w_hip = torch.minimum(weights[:, mlh], weights[:, mrh])[:, None]
+    root = joints[:, :1]
+    turned = torch.eye(3, dtype=joints.dtype, device=joints.device).expand_as(rotmat[:, 0])
+    for _ in range(TORSO_PASSES):  # lean and twist depend on each other: a second pass settles them
+        # Lean: hips' mid-point → shoulders' mid-point along BlazePose's.
+        spine = (joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh]) / 2
+        d = (landmarks[:, mls, :2] + landmarks[:, mrs, :2] - landmarks[:, mlh, :2] - landmarks[:, mrh, :2]) / 2 / s
+        lean = _turn(torch.nn.functional.normalize(spine, dim=-1), _toward(spine, d, strength * torch.minimum(w_sho, w_hip)))
+        joints = root + ((joints - root) @ lean.transpose(-1, -2))
+
+        # Twist about the new spine line: shoulder and hip lines (left → right) onto BlazePose's.
+        axis = torch.nn.functional.normalize(joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh], dim=-1)
+        lines = torch.stack([joints[:, rs] - joints[:, ls], joints[:, rh] - joints[:, lh]], 1)  # (M, 2, 3)
+        want = torch.stack([landmarks[:, mrs, :2] - landmarks[:, mls, :2], landmarks[:, mrh, :2] - landmarks[:, mlh, :2]], 1) / s[:, None]
+        w = torch.cat([w_sho, w_hip], 1)  # (M, 2)
+        prior = TWIST_PRIOR * (w * (lines ** 2).sum(-1)).sum(1, keepdim=True).clamp(min=1e-6)
+
+        def cost(angle: torch.Tensor, axis=axis, lines=lines, want=want, w=w, prior=prior) -> torch.Tensor:
+            image = _about(axis, angle, lines)[..., :2]  # (M, A, 2, 2): the lines' images at each angle
+            return (w[:, None] * ((image - want[:, None]) ** 2).sum(-1)).sum(-1) + prior * (1 - torch.cos(angle))
+
+        coarse = torch.linspace(-torch.pi, torch.pi, TWIST_COARSE + 1, dtype=joints.dtype, device=joints.device)[:-1]
+        coarse = coarse.expand(joints.shape[0], -1)
+        best = coarse.gather(1, cost(coarse).argmin(1, keepdim=True))
+        step = 2 * torch.pi / TWIST_COARSE
+        fine_step = 2 * step / (TWIST_FINE - 1)
+        fine = best + torch.linspace(-step, step, TWIST_FINE, dtype=joints.dtype, device=joints.device)[None]
+        c = cost(fine)
+        i = c.argmin(1, keepdim=True).clamp(1, TWIST_FINE - 2)  # then the parabola through it and its neighbours:
+        c_lo, c_mid, c_hi = c.gather(1, i - 1), c.gather(1, i), c.gather(1, i + 1)  # no grid steps in the output
+        shift = (0.5 * (c_lo - c_hi) / (c_lo - 2 * c_mid + c_hi).clamp(min=1e-12)).clamp(-1, 1)
+        angle = strength * (fine.gather(1, i) + shift * fine_step)[:, 0]
+        twist = _axis_angle_matrix(axis, angle)
+        joints = root + ((joints - root) @ twist.transpose(-1, -2))
+        turned = twist @ lean @ turned
+
+    out = rotmat.clone()
+    out[:, 0] = turned @ rotmat[:, 0]
+    return out, joints
+
+
 def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ...], landmarks: torch.Tensor,
               weights: torch.Tensor, scale: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
-    """Local rotations ``(M, 24, 3, 3)`` with the limbs turned onto BlazePose's 2D bones (module docstring).
+    """Local rotations ``(M, 24, 3, 3)`` with the limbs, then the head, turned onto BlazePose's 2D bones
+    (module docstring).
 
     ``joints (M, 24, 3)``: the posed SMPL joints of ``rotmat``; ``scale (M,)``: the camera's ``s`` (crop units
     per metre); ``parents``: the kinematic tree."""
@@ -109,22 +204,22 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     s = scale.clamp(min=1e-6)[:, None]
     for joint, child, grandchild, lm_joint, lm_child in BONES:
         bone = pos[child] - pos[joint]
-        length = bone.norm(dim=-1, keepdim=True).clamp(min=1e-6)
         d = (landmarks[:, lm_child, :2] - landmarks[:, lm_joint, :2]) / s  # the 2D bone in metres
-        dl = d.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-        xy = d * torch.clamp(length / dl, max=1.0)
-        side = torch.tanh(bone[:, 2:] / SIDE_SOFTNESS)  # the network's side of the image plane, ±1 (smoothly)
-        z = side * ((length ** 2 - (xy ** 2).sum(-1, keepdim=True)).clamp(min=0) + (DEPTH_FLOOR * length) ** 2).sqrt()
         w = strength * torch.minimum(weights[:, lm_joint], weights[:, lm_child])[:, None]
-        now = bone / length
-        want = torch.nn.functional.normalize((1 - w) * now + w * torch.cat([xy, z], -1) / length, dim=-1)
-        turn = _turn(now, want)
+        turn = _turn(torch.nn.functional.normalize(bone, dim=-1), _toward(bone, d, w))
         globals_[joint] = turn @ globals_[joint]
         globals_[child] = turn @ globals_[child]
         pos[child] = pos[joint] + (turn @ bone[..., None])[..., 0]
         if grandchild >= 0:
             pos[grandchild] = pos[joint] + (turn @ (pos[grandchild] - pos[joint])[..., None])[..., 0]
+    neck, head, body_sho, lm_sho, lm_ears = HEAD
+    bone = pos[head] - pos[neck]
+    offset = pos[neck] - (pos[body_sho[0]] + pos[body_sho[1]]) / 2  # the neck joint from the shoulders' mid-point
+    d = (landmarks[:, list(lm_ears), :2].mean(1) - landmarks[:, list(lm_sho), :2].mean(1)) / s - offset[:, :2]
+    w = strength * weights[:, list(lm_ears + lm_sho)].amin(1, keepdim=True)
+    turn = _turn(torch.nn.functional.normalize(bone, dim=-1), _toward(bone, d, w))
+    globals_[neck] = turn @ globals_[neck]
     out = rotmat.clone()
-    for joint, child, *_ in BONES:
+    for joint in [b[0] for b in BONES] + [neck]:
         out[:, joint] = globals_[parents[joint]].transpose(-1, -2) @ globals_[joint]
     return out
