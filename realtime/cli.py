@@ -78,6 +78,8 @@ def open_engine(cfg: LiveConfig, log=print):
 
 def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print):
     """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
+    from training.pose_smoothing import PoseSmoother
+
     from .detection import MultiPersonPose
     from .outputs import ResultWriter, VideoRecorder
     from .person_inputs import PersonInputs
@@ -117,7 +119,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     elif v.record:
         sinks.append(VideoRecorder(v.record, source.fps or 30.0))
     policy = "drop_oldest" if source.live and cfg.pipeline.drop_policy == "drop_oldest" else "block"
-    stages = [DetectTrack(pose), CropFlow(builder), Inference(session), Outputs(sinks)]
+    stages = [DetectTrack(pose), CropFlow(builder), Inference(session, PoseSmoother(t.pose_min_cutoff, t.pose_beta)), Outputs(sinks)]
     pipeline = LivePipeline(source, stages, cfg.pipeline.queue_size, policy)
     if view is not None:
         view.hud, view.on_quit = hud_lines(pipeline.stats), pipeline.stop

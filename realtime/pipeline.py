@@ -149,14 +149,21 @@ class CropFlow(Stage):
 class Inference(Stage):
     name = "inference"
 
-    def __init__(self, session) -> None:  # engines.EngineSession
+    def __init__(self, session, smoother=None) -> None:  # engines.EngineSession, training.pose_smoothing.PoseSmoother
         self.session = session
+        self.smoother = smoother
 
     def process(self, packet: Packet) -> Packet:
         for tid in packet.lost:
             self.session.release(tid)
+            if self.smoother is not None:
+                self.smoother.forget(tid)
         if packet.inputs is not None and packet.inputs.ids:
             packet.results = self.session.process(packet.inputs.ids, packet.inputs.inputs)
+            if self.smoother is not None:
+                f = packet.frame
+                packet.results = self.smoother.smooth(packet.inputs.ids, packet.results,
+                                                      f.position_s if f.position_s is not None else f.t_capture)
         return packet
 
 

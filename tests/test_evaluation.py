@@ -209,6 +209,15 @@ def test_per_frame_and_untrained_baseline_rows(data_root, checkpoints):
     assert abs(mpjpe["best (T=1)"] - mpjpe["best"]) > 1e-3 and mpjpe["best (T=1)"] > 0
 
 
+def test_body_filter_row_is_the_live_filter_after_the_model(data_root, checkpoints):
+    results, _ = evaluate_checkpoints(checkpoints[:1], data_root, datasets=["3dpw"], generated=0, log=lambda m: None,
+                                      pose_filter=True)
+    assert list(results) == ["best", "best + body filter"]
+    plain, filtered = results["best"]["3dpw"].metrics, results["best + body filter"]["3dpw"].metrics
+    assert abs(filtered["mpjpe"] - plain["mpjpe"]) > 1e-4  # the filter changed the predictions
+    assert results["best + body filter"]["3dpw"].frames == results["best"]["3dpw"].frames
+
+
 def test_per_frame_inference_sees_one_frame_only():
     from training.config import load_model_config
     from training.model import build_model

@@ -50,6 +50,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-flow-provider", action="store_true", help="run with --flow-provider even if the checkpoint was trained with another")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--per-frame", action="store_true", help="also evaluate the first checkpoint per frame (T=1: each frame alone), a row '<name> (T=1)'")
+    p.add_argument("--pose-filter", action="store_true", help="also evaluate the first checkpoint followed by the live app's body filter (training.pose_smoothing), a row '<name> + body filter'")
     p.add_argument("--untrained", action="store_true", help="also evaluate the first checkpoint's network with random weights, a row '<name> untrained'")
     return p
 
@@ -122,7 +123,7 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
         results, notes = evaluate_checkpoints(
             args.checkpoints, data_root, [d.strip() for d in args.datasets.split(",") if d.strip()], args.generated,
             args.flow_provider, args.force_flow_provider, args.device, log=lambda m: print(f"{prog}: {m}", flush=True),
-            per_frame=args.per_frame, untrained=args.untrained,
+            per_frame=args.per_frame, untrained=args.untrained, pose_filter=args.pose_filter,
         )
     except (CheckpointError, ConfigError) as exc:
         return _fail(prog, exc)

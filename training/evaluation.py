@@ -30,6 +30,7 @@ import torch
 
 from .blazepose_input import shard_features
 from .landmark_smoothing import smooth_features
+from .pose_smoothing import smooth_sequence
 from .data.crops import imagenet_normalise, normalise_keypoints
 from .data.vibe_format import read_vibe_db, validate_vibe_db
 from .data.windows import segment_bounds
@@ -247,9 +248,11 @@ def generated_sequences(
 
 # -- prediction and metrics ---------------------------------------------------------------------------------
 @torch.no_grad()
-def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64, per_frame: bool = False) -> dict[str, torch.Tensor]:
+def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64, per_frame: bool = False,
+                     pose_filter: bool = False) -> dict[str, torch.Tensor]:
     """Whole-sequence inference: ``theta`` (N, P), ``joints`` (N, 14, 3) LSP, ``vertices`` (N, V, 3), metres.
-    ``per_frame``: each frame alone (T = 1), see :func:`~training.model.inference.infer_sequence`."""
+    ``per_frame``: each frame alone (T = 1), see :func:`~training.model.inference.infer_sequence`;
+    ``pose_filter``: then the live app's body filter (``training.pose_smoothing``, default setting)."""
     device = model.theta_mean.device
     feats: dict[str, list[torch.Tensor]] = {k: [] for k in model.feature_names}
     n = len(seq)
@@ -260,6 +263,10 @@ def predict_sequence(model: Any, seq: EvalSequence, chunk: int = 64, per_frame: 
             feats[k].append(v[0])
     feats_all = {k: torch.cat(v) for k, v in feats.items()}
     out = model.decode(infer_sequence(model, feats_all, per_frame=per_frame), feats_all.get(LANDMARKS))
+    if pose_filter:
+        keys = ("theta", "rotmat", "betas", "cam", "vertices", "joints3d", "joints2d")
+        smoothed = smooth_sequence({k: out[k].cpu().numpy() for k in keys}, GENERATED_FPS)
+        out = {k: torch.from_numpy(v).to(device) for k, v in smoothed.items()}
     return {"theta": out["theta"], "joints": out["joints3d"][:, LSP14_IN_SPIN49], "vertices": out["vertices"]}
 
 
@@ -309,8 +316,10 @@ def _finite_mean(x: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_sequences(model: Any, sequences: Iterable[EvalSequence], name: str = "data", per_frame: bool = False) -> DatasetResult:
-    """Metrics of ``model`` over ``sequences`` (frame-weighted means, mm); the model is put in eval mode."""
+def evaluate_sequences(model: Any, sequences: Iterable[EvalSequence], name: str = "data", per_frame: bool = False,
+                       pose_filter: bool = False) -> DatasetResult:
+    """Metrics of ``model`` over ``sequences`` (frame-weighted means, mm); the model is put in eval mode.
+    ``per_frame``, ``pose_filter``: see :func:`predict_sequence`."""
     was_training = model.training
     model.eval()
     device = model.theta_mean.device
@@ -319,7 +328,7 @@ def evaluate_sequences(model: Any, sequences: Iterable[EvalSequence], name: str 
     frames = count = 0
     for seq in sequences:
         gt = ground_truth(model.body, seq, device)
-        per = _per_frame(predict_sequence(model, seq, per_frame=per_frame), gt)
+        per = _per_frame(predict_sequence(model, seq, per_frame=per_frame, pose_filter=pose_filter), gt)
         for k in chunks:
             chunks[k].append(per[k].cpu())
         curves[seq.name] = per["accel"].cpu().numpy()
@@ -450,6 +459,7 @@ def evaluate_checkpoints(
     log: Callable[[str], None] = print,
     per_frame: bool = False,
     untrained: bool = False,
+    pose_filter: bool = False,
 ) -> tuple[dict[str, dict[str, DatasetResult]], list[str]]:
     """Evaluate each checkpoint on the test sets found under ``data_root`` and on a generated benchmark.
 
@@ -460,7 +470,8 @@ def evaluate_checkpoints(
 
     Baselines for the first checkpoint's network: ``per_frame`` adds a row ``<name> (T=1)`` (the same
     weights, each frame alone); ``untrained`` a row ``<name> untrained`` (the same config, random
-    weights, seed 0).
+    weights, seed 0); ``pose_filter`` a row ``<name> + body filter`` (then the live app's filter after the
+    model, ``training.pose_smoothing``).
     """
     from .checkpoint import model_from_checkpoint
 
@@ -477,6 +488,8 @@ def evaluate_checkpoints(
         runs.append((checkpoints[0], "untrained"))
     if per_frame:
         runs.append((checkpoints[0], "T=1"))
+    if pose_filter:
+        runs.append((checkpoints[0], "filter"))
     base_name = ""
     for path, variant in runs:
         model, ckpt = model_from_checkpoint(path, None, flow_provider, force_flow_provider, device=device)
@@ -488,11 +501,11 @@ def evaluate_checkpoints(
             torch.manual_seed(0)
             model = build_model(model.cfg).to(device).eval()
         if variant:
-            method = f"{base_name} untrained" if variant == "untrained" else f"{base_name} (T=1)"
+            method = base_name + {"untrained": " untrained", "T=1": " (T=1)", "filter": " + body filter"}[variant]
         else:
             method = Path(path).stem if Path(path).stem not in results else f"{Path(path).parent.name}/{Path(path).stem}"
             base_name = base_name or method
-        one_frame = variant == "T=1"
+        one_frame, filtered = variant == "T=1", variant == "filter"
         per: dict[str, DatasetResult] = {}
         for name in datasets:
             db = find_eval_db(data_root, name) if data_root is not None and Path(data_root).is_dir() else None
@@ -505,11 +518,11 @@ def evaluate_checkpoints(
             except ValueError as exc:
                 note(f"{DATASET_TITLES.get(name, name)} skipped for {method}: {exc}")
                 continue
-            per[name] = evaluate_sequences(model, seqs, name, per_frame=one_frame)
+            per[name] = evaluate_sequences(model, seqs, name, per_frame=one_frame, pose_filter=filtered)
         provider = flow_provider or ckpt.flow_provider
         seqs = _generated_for(model, generated, provider, gen_cache, note if path == checkpoints[0] else (lambda m: None), data_root)
         if seqs:
-            per["generated"] = evaluate_sequences(model, seqs, "generated", per_frame=one_frame)
+            per["generated"] = evaluate_sequences(model, seqs, "generated", per_frame=one_frame, pose_filter=filtered)
         results[method] = per
     return results, notes
 
