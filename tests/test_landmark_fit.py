@@ -201,8 +201,15 @@ def test_torso_turns_onto_the_landmarks_lean_and_facing(body, seed):
 
 def test_head_turns_onto_the_ears(body):
     a = _pose(3)
-    b = a.clone()
-    b[0, HEAD[0]] = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.6])) @ a[0, HEAD[0]]  # the head tilted sideways
+    parent = torch.eye(3)  # the neck's parent's orientation in the camera's axes
+    chain, j = [], body.parents[HEAD[0]]
+    while j >= 0:
+        chain.append(j)
+        j = body.parents[j]
+    for j in reversed(chain):
+        parent = parent @ a[0, j]
+    b = a.clone()  # the head tilted sideways in the image (about the view axis)
+    b[0, HEAD[0]] = parent.T @ axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.6])) @ parent @ a[0, HEAD[0]]
     out_a, out_b = body(pose=a), body(pose=b)
     cam = torch.tensor([0.9, 0.0, 0.1])
     lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)

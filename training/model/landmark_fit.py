@@ -20,8 +20,8 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    stays the body's, and its depth is what that length leaves (never quite none: ``DEPTH_FLOOR``), on the
    side of the camera the network put it (the network resolves the depth ambiguity; the image the rest). ``strength`` blends
    between the network's bone (0) and that one (1). The turn is the smallest rotation, applied to the
-   joint's rotation, so the twist, the hands and the feet come along. Last, the neck turns so that the head
-   sits over the shoulders as BlazePose's ears do.
+   joint's rotation, so the twist, the hands and the feet come along. Last, the neck turns about the view
+   axis so that the head leans, in the image, as BlazePose's ears do over its shoulders.
 
 Then the body is posed again and the camera re-fitted once more. Everything is batched tensor algebra
 (it runs inside the exported ``temporal_step`` graph, and gradients pass).
@@ -217,7 +217,13 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     offset = pos[neck] - (pos[body_sho[0]] + pos[body_sho[1]]) / 2  # the neck joint from the shoulders' mid-point
     d = (landmarks[:, list(lm_ears), :2].mean(1) - landmarks[:, list(lm_sho), :2].mean(1)) / s - offset[:, :2]
     w = strength * weights[:, list(lm_ears + lm_sho)].amin(1, keepdim=True)
-    turn = _turn(torch.nn.functional.normalize(bone, dim=-1), _toward(bone, d, w))
+    # Only the head's tilt in the image follows (a turn about the view axis): how far it leans towards or away
+    # from the camera stays the network's. From the length in the image, as for the limbs, a body whose
+    # neck is a little short for the person would throw its head back.
+    tilt = w[:, 0] * torch.atan2(bone[:, 0] * d[:, 1] - bone[:, 1] * d[:, 0], (bone[:, :2] * d).sum(-1))
+    view_axis = torch.zeros_like(bone)
+    view_axis[:, 2] = 1.0
+    turn = _axis_angle_matrix(view_axis, tilt)
     globals_[neck] = turn @ globals_[neck]
     out = rotmat.clone()
     for joint in [b[0] for b in BONES] + [neck]:
