@@ -65,6 +65,10 @@ def test_camera_fit_recovers_the_camera_and_keeps_the_networks_without_evidence(
     lm[..., 3], lm[..., 8] = 0.95, 0.9
     guess = torch.tensor([[0.6, 0.0, 0.0]])
     torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), guess)[0], true, atol=1e-5, rtol=1e-5)
+    close_up = torch.tensor([[0.8 / 3, 0.0, 0.0]])  # the network's scale 3× off, as in close-ups: still re-fitted
+    torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), close_up)[0], true, atol=1e-5, rtol=1e-5)
+    far_off = torch.tensor([[0.8 / 5, 0.0, 0.0]])  # beyond MAX_SCALE_CHANGE: not trusted
+    torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), far_off), far_off)
     hidden = lm.clone()
     hidden[..., 3] = 0.2  # nothing visible: the network's camera stays
     torch.testing.assert_close(fit_camera(j49, hidden, landmark_weights(hidden), guess), guess)

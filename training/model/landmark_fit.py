@@ -8,8 +8,9 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
 
 1. **Placement.** The weak-perspective camera ``(s, tx, ty)`` is re-fitted by least squares so that the
    body's 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles) project onto BlazePose's,
-   the torso's at twice the weight of the limbs'. Too few visible landmarks, or a scale more than ×2
-   from the network's: the network's camera stays.
+   the torso's at twice the weight of the limbs'. Too few visible landmarks, or a scale more than ×4
+   from the network's (``MAX_SCALE_CHANGE``; in close-ups the network's scale is often ×2–3 off): the
+   network's camera stays.
 2. **Torso** (``landmark_fit.torso``). The whole body is turned about the pelvis: so that the hips-to-shoulders line
    projects along BlazePose's (as a limb bone below: bending over, leaning), then about that line so that
    the shoulder and hip lines project as BlazePose's do (turning the back or a side to the camera): the
@@ -69,8 +70,11 @@ SIDE_SOFTNESS = 0.01
 #: the image has 14 % of it in depth, at 100 % none, so the slightest landmark noise near full stretch would
 #: swing it in depth; with this floor a bone is never quite flat (its image at most 0.5 % short).
 DEPTH_FLOOR = 0.1
-#: Fewer (weighted) landmarks than this: keep the network's camera.
+#: Fewer (weighted) landmarks than this, or a fitted scale more than this factor from the network's: keep the
+#: network's camera. (×2 kept the network's camera on most frames of the close-up gesture clip, whose
+#: shoulders then missed BlazePose's on one frame in five.)
 MIN_WEIGHT = 3.0
+MAX_SCALE_CHANGE = 4.0
 
 
 def landmark_weights(landmarks: torch.Tensor) -> torch.Tensor:
@@ -95,7 +99,7 @@ def fit_camera(joints: torch.Tensor, landmarks: torch.Tensor, weights: torch.Ten
     a, b = ours - mean_o[:, None], theirs - mean_t[:, None]
     s = (w * (a * b).sum(-1)).sum(1) / (w * (a * a).sum(-1)).sum(1).clamp(min=1e-9)
     ratio = s / cam[:, 0].clamp(min=1e-6)
-    ok = (total[:, 0] >= MIN_WEIGHT) & (ratio > 0.5) & (ratio < 2.0)
+    ok = (total[:, 0] >= MIN_WEIGHT) & (ratio > 1 / MAX_SCALE_CHANGE) & (ratio < MAX_SCALE_CHANGE)
     s_safe = torch.where(ok, s, torch.ones_like(s))
     fitted = torch.cat([s_safe[:, None], mean_t / s_safe[:, None] - mean_o], 1)
     return torch.where(ok[:, None], fitted, cam)
