@@ -14,7 +14,7 @@ import numpy as np
 
 from engines.manifest import Manifest
 
-from .pipeline import CropFlow, DetectTrack, Packet
+from .pipeline import Packet
 from .sources import open_source
 
 __all__ = ["frame_encoder_samples"]
@@ -30,14 +30,14 @@ def frame_encoder_samples(
     progress: Optional[Callable[[int], None]] = None,
 ) -> list[dict[str, np.ndarray]]:
     """Up to ``count`` per-person input dicts from every ``every``-th frame of ``source`` (a file, a folder
-    of images, ``demo``, ...). Frames are read in order, so the flow is that of consecutive frames.
+    of images, ``demo``, ...). Frames are read in order, so the flow is that of consecutive frames; detection,
+    tracking, crops and the landmark filter are the live app's default config's (``realtime.graph``).
     ``progress(n)`` is called with the number of samples so far."""
-    from .detection import LandmarkEstimator, MultiPersonPose, PersonDetector, PersonTracker
-    from .person_inputs import PersonInputs
+    from .config import load_live_config
+    from .graph import front_stages
 
-    pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(), PersonTracker(max_persons=max_persons))
-    detect = DetectTrack(pose)
-    crop = CropFlow(PersonInputs.for_manifest(manifest, flow_provider))
+    cfg = load_live_config("default", [f"tracking.max_persons={max_persons}"])
+    detect, crop = front_stages(cfg, manifest, flow_provider)
     samples: list[dict[str, np.ndarray]] = []
     with open_source(source, realtime=False) as src:
         for frame in iter(src.read, None):

@@ -64,7 +64,7 @@ class LivePath:
     last frame's packet (``people``, ``results``)."""
 
     def __init__(self, bundle: Optional[str] = None, log: Callable[[str], None] = print) -> None:
-        from .cli import open_engine
+        from .graph import open_engine
         from .config import load_live_config
         from .detection import LandmarkEstimator, PersonDetector
 

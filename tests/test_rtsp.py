@@ -88,7 +88,7 @@ def test_stream_reconnects_after_the_server_restarts(server):
 
 def test_live_pipeline_keeps_the_track_going_across_a_restart(server, tmp_path, monkeypatch):
     pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
-    from realtime.cli import build_pipeline
+    from realtime.graph import build_pipeline
     from realtime.config import load_live_config
 
     monkeypatch.setenv("DTSVIBE_CACHE", str(tmp_path / "cache"))
@@ -141,7 +141,7 @@ def test_a_stream_that_changes_resolution_keeps_the_pipeline_going(server, tmp_p
     pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
     import cv2
 
-    from realtime.cli import build_pipeline
+    from realtime.graph import build_pipeline
     from realtime.config import load_live_config
 
     url = server.start()

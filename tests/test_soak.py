@@ -25,7 +25,7 @@ def _rss_mb() -> float:
 
 def test_the_pipeline_runs_for_minutes_without_growing(request):
     pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
-    from realtime.cli import build_pipeline
+    from realtime.graph import build_pipeline
     from realtime.config import load_live_config
 
     minutes = float(request.config.getoption("--soak-minutes"))

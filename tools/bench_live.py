@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_report import environment, report  # noqa: E402
 from engines import read_manifest  # noqa: E402
-from realtime.cli import build_pipeline  # noqa: E402
+from realtime.graph import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
 from realtime.sources import open_source  # noqa: E402
 from training.paths import CROPS_CHECKPOINT  # noqa: E402

@@ -4,7 +4,7 @@
     python tools/eval_clips.py [VIDEOS...] [--bundle DIR] [--max-frames 300] [--out docs/eval_clips]
 
 With no video, every clip in ``../shared/media``. Each clip runs through the live app's own pipeline
-(``realtime.cli.build_pipeline``: detection and tracking, crops and flow, the engine bundle, the overlay
+(``realtime.graph.build_pipeline``: detection and tracking, crops and flow, the engine bundle, the overlay
 view recorded to MP4), every frame, and for every tracked person and frame — the frames where MediaPipe
 found that person — three figures are taken on the 12 limb joints (shoulders, elbows, wrists, hips, knees,
 ankles):
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from realtime.cli import build_pipeline  # noqa: E402
+from realtime.graph import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"

@@ -18,7 +18,7 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realtime.cli import build_pipeline  # noqa: E402
+from realtime.graph import build_pipeline  # noqa: E402
 from realtime.config import load_live_config  # noqa: E402
 from realtime.view import LiveView  # noqa: E402
 
