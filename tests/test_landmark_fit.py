@@ -141,7 +141,7 @@ def test_exported_graphs_run_the_fit(tmp_path):
     pytest.importorskip("onnxruntime", reason="ONNX Runtime is needed to run exported graphs")
     pytest.importorskip("onnx", reason="the onnx package is needed by torch.onnx.export")
     from engines import EngineSession
-    from engines.export import example_inputs, export_bundle
+    from engines.build.onnx_export import example_inputs, export_bundle
     from training.checkpoint import save_checkpoint
 
     torch.manual_seed(1)
@@ -158,6 +158,10 @@ def test_exported_graphs_run_the_fit(tmp_path):
         out = session.process([5, 6], {k: v.numpy() for k, v in f.items()})
         np.testing.assert_allclose(out["joints2d"], ref.joints2d[:, t].numpy(), atol=2e-3, rtol=2e-3)
         np.testing.assert_allclose(out["cam"], ref.cam[:, t].numpy(), atol=2e-3, rtol=2e-3)
+    nobody = {k: np.zeros_like(v.numpy()) for k, v in frames[0].items()}  # BlazePose found no one: no landmark at all
+    session.release(5)
+    out = session.process([7], {k: v[:1] for k, v in nobody.items()})
+    assert all(np.isfinite(v).all() for v in out.values())  # (atan2(0, 0) is NaN in ONNX Runtime, 0 in torch)
 
 
 def test_turns_are_proper_rotations_even_between_opposite_bones():

@@ -153,7 +153,9 @@ def _roll(v: torch.Tensor, d: torch.Tensor, weight: torch.Tensor) -> torch.Tenso
     """The rotation ``(M, 3, 3)`` about the view axis that turns the image of ``v (M, 3)`` towards the 2D
     direction ``d (M, 2)``, by ``weight (M,)`` of the angle between them: the image-plane tilt follows, the
     depth stays."""
-    angle = weight * torch.atan2(v[:, 0] * d[:, 1] - v[:, 1] * d[:, 0], (v[:, :2] * d).sum(-1))
+    sin, cos = v[:, 0] * d[:, 1] - v[:, 1] * d[:, 0], (v[:, :2] * d).sum(-1)
+    none = (sin.abs() + cos.abs()) < 1e-12  # no direction (no landmarks): atan2(0, 0) is NaN in ONNX Runtime
+    angle = torch.where(none, torch.zeros_like(sin), weight * torch.atan2(sin, torch.where(none, torch.ones_like(cos), cos)))
     view_axis = torch.zeros_like(v)
     view_axis[:, 2] = 1.0
     return _axis_angle_matrix(view_axis, angle)
