@@ -5,8 +5,11 @@ Running (no torch is imported)::
     from engines import EngineSession
     session = EngineSession("out/engine", backend="auto")   # tensorrt | onnxruntime | torch | auto
 
-Building (imports torch and ``training``, lazily): :func:`engines.export.export_bundle` and
-:func:`engines.tensorrt_build.build_plan`, driven by ``tools/build_engine.py``.
+Running is this package's top level and ``engines.backends`` (the torch backend aside, which runs a
+checkpoint itself); it imports nothing from ``engines.build``. Building (torch and ``training``):
+``engines.build`` — :func:`engines.build.onnx_export.export_bundle`, :func:`engines.build.quantize.quantize_graph`
+and :func:`engines.build.tensorrt_plan.build_plan`, driven by ``tools/build_engine.py``. The embedded default
+bundle (``engines.defaults``) is re-exported from the checkpoint only when it is missing or stale.
 """
 
 from .manifest import BundleError, GraphSpec, Manifest, TensorSpec, read_manifest

@@ -66,7 +66,7 @@ def default_bundle(checkpoint: Optional[Path] = None, max_persons: int = 8, log:
             "then pass --bundle DIR"
         )
     log(f"building the engine bundle of {ckpt.name} once, into {folder} (a few seconds)")
-    from .export import export_bundle  # torch, only now
+    from .build.onnx_export import export_bundle  # torch, only now
 
     tmp = folder.with_name(folder.name + ".tmp")
     try:
@@ -90,7 +90,7 @@ def ship_default_bundle(checkpoint: Path = DEFAULT_CHECKPOINT, out: Path = SHIPP
     """Export ``checkpoint``'s bundle into the repository's ``engines/assets/lite_default`` (needs PyTorch).
 
     The manifest records the checkpoint relative to the bundle, so the torch backend finds it in any clone."""
-    from .export import export_bundle
+    from .build.onnx_export import export_bundle
 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -105,7 +105,7 @@ class PlanSpec:
 
 @dataclass
 class QuantSpec:
-    """An INT8 copy of ``graph`` for ONNX Runtime on the CPU (``engines.quantize``): which of its streams run
+    """An INT8 copy of ``graph`` for ONNX Runtime on the CPU (``engines.build.quantize``): which of its streams run
     in INT8 (the others stay fp32 inside it), and how close it came to the fp32 graph on held-out inputs —
     the lowest and mean cosine similarity of each output, per person."""
 

@@ -49,7 +49,7 @@ def choose_backend(requested: str, manifest: Manifest) -> tuple[str, str]:
     if requested not in BACKENDS:
         raise ValueError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
     from .backends.onnxruntime_backend import cuda_available
-    from .tensorrt_build import tensorrt_unavailable
+    from .gpu import tensorrt_unavailable
 
     if requested == "tensorrt":
         why = tensorrt_unavailable()

@@ -3,7 +3,7 @@
 ``frame_encoder_samples("demo", manifest)`` plays a source (every frame, as fast as possible) through the
 pipeline's own detect+track and crop+flow stages and returns one ``frame_encoder`` input dict per
 person and sampled frame (batch 1): the same crops, flow and keypoints the live app would run, so the
-INT8 ranges (``engines.quantize``) are measured on the inputs they will see.
+INT8 ranges (``engines.build.quantize``) are measured on the inputs they will see.
 """
 
 from __future__ import annotations

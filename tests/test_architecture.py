@@ -41,10 +41,41 @@ def test_top_level_layout():
 def test_live_app_modules_do_not_import_torch():
     code = (
         "import sys, realtime, realtime.config, realtime.cli, realtime.render, realtime.detection, engines, engines.session, engines.manifest,"
-        " engines.tensorrt_build, engines.backends.onnxruntime_backend, engines.backends.tensorrt_backend, realtime.person_inputs,"
+        " engines.gpu, engines.defaults, engines.backends.onnxruntime_backend, engines.backends.tensorrt_backend, realtime.person_inputs,"
         " training.config;"
         "bad = [m for m in ('torch', 'torchvision') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+BLOCKER = """
+import sys
+class _Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'torchvision') or name.startswith('engines.build') or name.startswith('training.model'):
+            raise ImportError('blocked for this test: ' + name)
+        return None
+sys.meta_path.insert(0, _Blocked())
+"""
+
+
+def test_engine_runtime_and_live_app_run_with_torch_and_the_build_side_blocked():
+    """The runtime side of ``engines`` (session, manifest, backends but torch's, defaults, gpu) and ``realtime``
+    import nothing from ``engines.build`` or torch: an ONNX Runtime session on the shipped bundle opens and runs."""
+    code = BLOCKER + (
+        "import numpy as np\n"
+        "import engines, engines.session, engines.manifest, engines.defaults, engines.gpu,"
+        " engines.backends.onnxruntime_backend, engines.backends.tensorrt_backend\n"
+        "import realtime, realtime.cli, realtime.graph, realtime.pipeline, realtime.person_inputs, realtime.view\n"
+        "from engines import EngineSession\n"
+        "from engines.defaults import default_bundle\n"
+        "s = EngineSession(default_bundle(), 'onnxruntime')\n"
+        "inputs = {t.name: np.zeros([1] + list(t.shape[1:]), np.float32) for t in s.manifest.graphs['frame_encoder'].inputs}\n"
+        "out = s.process([1], inputs)\n"
+        "assert np.isfinite(out['vertices']).all(), 'no body'\n"
+        "print('ran', sorted(out))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "ran" in res.stdout, res.stdout + res.stderr

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from engines import BundleError, EngineSession, PersonSlots, read_manifest
-from engines.export import FrameEncoderGraph, TemporalStepGraph, example_inputs, export_bundle
+from engines.build.onnx_export import FrameEncoderGraph, TemporalStepGraph, example_inputs, export_bundle
 from engines.manifest import file_digest, write_manifest
 from training.checkpoint import save_checkpoint
 from training.config import load_model_config
@@ -194,7 +194,7 @@ def test_build_engine_tool_writes_a_bundle_and_says_why_no_plan(lite, tmp_path, 
     tool = load_tool("build_engine")
     assert tool.main([str(lite["ckpt"]), "--out", str(tmp_path / "b"), "--max-persons", "2"]) == 0
     out = capsys.readouterr().out
-    from engines.tensorrt_build import tensorrt_unavailable
+    from engines.gpu import tensorrt_unavailable
 
     why = tensorrt_unavailable()
     if why:

@@ -72,7 +72,7 @@ def frames_set(tmp_path_factory):
 def bundle(tmp_path_factory):
     """A random lite model (small crops, window 8) exported as an ONNX bundle."""
     _needs_live_path()
-    from engines.export import export_bundle
+    from engines.build.onnx_export import export_bundle
     from training.checkpoint import save_checkpoint
     from training.config import load_model_config
     from training.model import build_model

@@ -364,7 +364,7 @@ from engines.manifest import BundleError, FileEntry, GraphSpec, Manifest, PlanSp
 
 
 def _valid_manifest() -> dict:
-    """A manifest dict shaped like ``engines.export.export_bundle`` writes (see a real manifest.json)."""
+    """A manifest dict shaped like ``engines.build.onnx_export.export_bundle`` writes (see a real manifest.json)."""
     t = lambda name, shape, axis=0, dtype="float32": TensorSpec(name, dtype, shape, axis)  # noqa: E731
     graphs = {
         "frame_encoder": GraphSpec("frame_encoder", "frame_encoder.onnx",

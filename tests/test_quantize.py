@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engines import BundleError, EngineSession, read_manifest
-from engines.quantize import QuantizationError, output_cosines, quantize_graph
+from engines.build.quantize import QuantizationError, output_cosines, quantize_graph
 from realtime.calibration import frame_encoder_samples
 from realtime.sources import open_source
 from tool_loader import load_tool
@@ -128,7 +128,7 @@ def _quantized_inputs(path: Path) -> dict[str, bool]:
 
 
 def test_squeeze_excitation_gates_stay_fp32(bundle, tmp_path, unseen_samples):
-    from engines.quantize import _gate_nodes
+    from engines.build.quantize import _gate_nodes
 
     fp32_file = bundle / "frame_encoder.onnx"
     gates = _gate_nodes(fp32_file)

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("tensorrt", reason="TensorRT is not installed (NVIDIA GPUs only: pip install -e .[trt])")
 
-from engines.tensorrt_build import tensorrt_unavailable  # noqa: E402
+from engines.gpu import tensorrt_unavailable  # noqa: E402
 
 _WHY = tensorrt_unavailable()
 if _WHY:
@@ -17,9 +17,9 @@ if _WHY:
 import torch  # noqa: E402
 
 from engines import BundleError, EngineSession, read_manifest  # noqa: E402
-from engines.export import example_inputs, export_bundle  # noqa: E402
+from engines.build.onnx_export import example_inputs, export_bundle  # noqa: E402
 from engines.manifest import FileEntry, file_digest, write_manifest  # noqa: E402
-from engines.tensorrt_build import build_plan  # noqa: E402
+from engines.build.tensorrt_plan import build_plan  # noqa: E402
 from training.checkpoint import save_checkpoint  # noqa: E402
 from training.config import load_model_config  # noqa: E402
 from training.model import build_model  # noqa: E402

@@ -7,7 +7,7 @@ paper and lite configs, person batch 1 and 4. Median and p95 over ``--repeats`` 
 
 Each config gets a random-weight checkpoint (latency does not depend on the weights; the paper config with
 ``temporal_encoder.attention=causal``, since only a causal model streams frame by frame) exported with
-``engines.export.export_bundle``; every backend then runs the same inputs through
+``engines.build.onnx_export.export_bundle``; every backend then runs the same inputs through
 ``EngineSession.encode`` (``frame_encoder``) and ``EngineSession.step`` (``temporal_step``, with the
 ring buffers of a person already 40 frames in). Prints a table; writes Markdown and JSON.
 """
@@ -27,8 +27,8 @@ import torch  # noqa: E402
 
 from bench_report import environment, latencies, report  # noqa: E402
 from engines import EngineSession  # noqa: E402
-from engines.export import example_inputs, export_bundle  # noqa: E402
-from engines.tensorrt_build import tensorrt_unavailable  # noqa: E402
+from engines.build.onnx_export import example_inputs, export_bundle  # noqa: E402
+from engines.gpu import tensorrt_unavailable  # noqa: E402
 from training.checkpoint import save_checkpoint  # noqa: E402
 from training.config import load_model_config  # noqa: E402
 from training.model import build_model  # noqa: E402

@@ -69,7 +69,7 @@ def camera_clip(path: Path, people: int, seconds: float) -> Path:
 def paper_bundle(tmp: Path, int8: bool = False, streams: list[str] | None = None) -> str:
     import torch
 
-    from engines.export import export_bundle
+    from engines.build.onnx_export import export_bundle
     from training.checkpoint import save_checkpoint
     from training.config import load_model_config
     from training.model import build_model
@@ -80,7 +80,7 @@ def paper_bundle(tmp: Path, int8: bool = False, streams: list[str] | None = None
     ckpt = save_checkpoint(tmp / "paper.pt", build_model(cfg).eval(), cfg)
     manifest, _ = export_bundle(ckpt, tmp / "paper", max_persons=4)
     if int8:
-        from engines.quantize import quantize_graph
+        from engines.build.quantize import quantize_graph
         from realtime.calibration import frame_encoder_samples
 
         quantize_graph(tmp / "paper", "frame_encoder", frame_encoder_samples("demo", manifest, 64), "64 person crops of demo",
@@ -95,7 +95,7 @@ def lite_int8_bundle(tmp: Path, gates_fp32: bool = True, name: str = "lite_int8"
     not judge it. ``gates_fp32=False`` is the earlier recipe (squeeze-and-excitation gates in INT8 too)."""
     import build_engine
 
-    from engines.quantize import quantize_graph
+    from engines.build.quantize import quantize_graph
     from realtime.calibration import frame_encoder_samples
 
     out = tmp / name

@@ -11,7 +11,7 @@ Usage::
 Without TensorRT (or without a GPU) the ONNX bundle is still written and one line says why no plan
 was built; ONNX Runtime runs that bundle on the CPU. ``--int8`` adds an INT8 frame encoder calibrated on
 the crops the live pipeline makes of SOURCE (default: the demo clip), refused if its outputs drift from
-fp32 on held-out crops (``engines/quantize.py``); ONNX Runtime on a CPU then runs it by default
+fp32 on held-out crops (``engines/build/quantize.py``); ONNX Runtime on a CPU then runs it by default
 (``engine.precision=auto``). Ends with a table: graph, file, size, precision, time.
 """
 
@@ -79,9 +79,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 1
     from tqdm import tqdm
 
-    from engines.export import export_bundle
+    from engines.build.onnx_export import export_bundle
     from engines.manifest import FileEntry, file_digest, write_manifest
-    from engines.tensorrt_build import PlanBuildError, build_plan, tensorrt_unavailable
+    from engines.build.tensorrt_plan import PlanBuildError, build_plan
+    from engines.gpu import tensorrt_unavailable
     from training.checkpoint import CheckpointError
 
     out = Path(args.out)
@@ -133,7 +134,7 @@ def _int8(out: Path, manifest, args: argparse.Namespace) -> Optional[tuple[str, 
     """Calibrate and write the INT8 frame encoder; its table row, or None after printing why not."""
     from tqdm import tqdm
 
-    from engines.quantize import DEFAULT_MIN_COSINE, QuantizationError, quantize_graph
+    from engines.build.quantize import DEFAULT_MIN_COSINE, QuantizationError, quantize_graph
     from realtime.calibration import frame_encoder_samples
     from realtime.sources import SourceError
 

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from engines.export import export_bundle
+    from engines.build.onnx_export import export_bundle
     from training.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
     from training.model import build_model
 

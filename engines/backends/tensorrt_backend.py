@@ -24,7 +24,7 @@ def check_plan_compatible(plan: PlanSpec, where: Path) -> None:
     """BundleError when ``plan`` was built with another TensorRT version or for another GPU."""
     import tensorrt as trt
 
-    from ..tensorrt_build import gpu_identity
+    from ..gpu import gpu_identity
 
     name, capability = gpu_identity()
     if plan.tensorrt != trt.__version__:

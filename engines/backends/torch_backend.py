@@ -37,7 +37,7 @@ class TorchGraphs:
     def __init__(self, manifest: Manifest, checkpoint: Path, threads: int = 0) -> None:
         import torch
 
-        from ..export import FrameEncoderGraph, TemporalStepGraph
+        from ..build.onnx_export import FrameEncoderGraph, TemporalStepGraph
         from training.checkpoint import model_from_checkpoint
 
         checkpoint = Path(checkpoint)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .manifest import MANIFEST_NAME, FileEntry, GraphSpec, Manifest, TensorSpec, file_digest, write_manifest
+from ..manifest import MANIFEST_NAME, FileEntry, GraphSpec, Manifest, TensorSpec, file_digest, write_manifest
 
 __all__ = ["ExportedGraph", "FrameEncoderGraph", "TemporalStepGraph", "export_bundle", "state_names"]
 

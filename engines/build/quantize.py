@@ -30,7 +30,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .manifest import FileEntry, QuantSpec, file_digest, read_manifest, write_manifest
+from ..manifest import FileEntry, QuantSpec, file_digest, read_manifest, write_manifest
 
 __all__ = ["DEFAULT_MIN_COSINE", "QuantizationError", "int8_file", "output_cosines", "quantize_graph"]
 

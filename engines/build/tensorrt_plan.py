@@ -7,7 +7,7 @@ file, so a second build on the same GPU skips most kernel timing. A progress mon
 builder's phases. The plan is valid only for this GPU and TensorRT version; :func:`plan_spec`
 records both, and the runtime refuses a mismatch.
 
-Needs ``tensorrt`` and a CUDA GPU: :func:`tensorrt_unavailable` says in one line why a plan cannot be
+Needs ``tensorrt`` and a CUDA GPU: :func:`engines.gpu.tensorrt_unavailable` says in one line why a plan cannot be
 built here (the build tool then writes the ONNX bundle alone).
 """
 
@@ -16,44 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from .manifest import GraphSpec, PlanSpec
+from ..gpu import gpu_identity
+from ..manifest import GraphSpec, PlanSpec
 
-__all__ = ["PlanBuildError", "build_plan", "gpu_identity", "tensorrt_unavailable"]
+__all__ = ["PlanBuildError", "build_plan"]
 
 WORKSPACE_BYTES = 2 << 30
 
 
 class PlanBuildError(RuntimeError):
     """TensorRT could not parse or build a graph; the message carries the parser's/builder's reason."""
-
-
-def tensorrt_unavailable() -> Optional[str]:
-    """``None`` when TensorRT plans can be built and run here, else the reason in one line."""
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError as exc:
-        return f"TensorRT is not installed (import tensorrt: {exc}); pip install -e .[trt] on a machine with an NVIDIA GPU"
-    try:
-        import pycuda.driver as cuda
-
-        cuda.init()
-        if cuda.Device.count() == 0:
-            return "no CUDA GPU is visible (pycuda sees 0 devices)"
-    except ImportError as exc:
-        return f"pycuda is not installed ({exc}); pip install -e .[trt]"
-    except Exception as exc:  # noqa: BLE001 - pycuda raises its own LogicError/RuntimeError
-        return f"CUDA is not usable here ({type(exc).__name__}: {exc})"
-    return None
-
-
-def gpu_identity(device: int = 0) -> tuple[str, str]:
-    """(GPU name, compute capability ``"8.9"``) of CUDA device ``device``."""
-    import pycuda.driver as cuda
-
-    cuda.init()
-    dev = cuda.Device(device)
-    major, minor = dev.compute_capability()
-    return dev.name(), f"{major}.{minor}"
 
 
 def _progress_monitor(report: Callable[[str], None]):
