@@ -82,7 +82,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
         from .view import LiveView
         from .view.window import hud_lines
 
-        view = LiveView(v.view, session.faces, session.manifest.crop_size, (v.width, v.height), show=show,
+        view = LiveView(v.view, session.faces, (v.width, v.height), show=show,
                         record=v.record, fps=source.fps or 30.0, kiosk=v.kiosk)
         sinks.append(view)
     elif v.record:

@@ -3,7 +3,8 @@
 ``ResultWriter(out_dir)`` writes, for each track, ``track_<id>.bin``: fixed-size float32 records, one
 per frame the track was seen, laid out as ``layout.json`` says (``frame``, ``t_capture``, ``t_output`` —
 seconds since the first frame's capture —
-then ``theta``, ``betas``, ``cam``, ``joints3d``, ``joints2d`` and, with ``vertices=True``, ``vertices``).
+then ``theta``, ``betas``, ``cam``, ``joints3d``, ``joints2d``, where the person stands — ``transl`` in the frame
+camera, the crop ``square``, ``joints2d_px`` — and, with ``vertices=True``, ``vertices``).
 ``index.jsonl`` gets one line per frame: its index, timestamps, the tracks in it and their boxes
 (``x0, y0, x1, y1`` frame pixels, the tracker's smoothed box). Both files are
 appended and flushed every frame, so a run killed mid-way leaves every frame written so far readable;
@@ -24,9 +25,12 @@ import numpy as np
 from .pipeline import Packet
 from .view.palette import bgr255
 
-__all__ = ["RESULT_KEYS", "OutputPathError", "ResultWriter", "VideoRecorder", "check_writable", "read_track"]
+__all__ = ["PLACEMENT_KEYS", "RESULT_KEYS", "OutputPathError", "ResultWriter", "VideoRecorder", "check_writable", "read_track"]
 
 RESULT_KEYS = ("theta", "betas", "cam", "joints3d", "joints2d")
+#: Where the person stands (``realtime.placement``), after the model's outputs: the translation in the frame
+#: camera (metres), the crop square (cx, cy, side; frame pixels) and the 2D joints in frame pixels.
+PLACEMENT_KEYS = ("transl", "square", "joints2d_px")
 HEADER = ("frame", "t_capture", "t_output")
 
 
@@ -55,7 +59,7 @@ class ResultWriter:
     def __init__(self, out_dir: str | Path, vertices: bool = False) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.keys = RESULT_KEYS + (("vertices",) if vertices else ())
+        self.keys = RESULT_KEYS + PLACEMENT_KEYS + (("vertices",) if vertices else ())
         self.layout: Optional[dict] = None
         self.files: dict[int, object] = {}
         self.index = open(self.dir / "index.jsonl", "a", buffering=1)
@@ -63,6 +67,7 @@ class ResultWriter:
         self.t0: Optional[float] = None
 
     def _write_layout(self, results: dict[str, np.ndarray]) -> None:
+        """``results``: every key of ``self.keys`` with its batch axis first."""
         fields, offset = [], 0
         for name in HEADER:
             fields.append({"name": name, "shape": [], "offset": offset})
@@ -81,12 +86,14 @@ class ResultWriter:
         t_cap = f.t_capture - self.t0
         t_out = (packet.t_output or f.t_capture) - self.t0
         tracks = []
-        if packet.results:
+        if packet.results and packet.placement is not None:
+            place = packet.placement
+            values = {**packet.results, "transl": place.transl, "square": place.squares, "joints2d_px": place.joints2d_px}
             if self.layout is None:
-                self._write_layout(packet.results)
+                self._write_layout(values)
             for i, tid in enumerate(packet.inputs.ids):
                 head = np.array([f.index, t_cap, t_out], np.float32)
-                body = [packet.results[k][i].astype(np.float32).ravel() for k in self.keys]
+                body = [values[k][i].astype(np.float32).ravel() for k in self.keys]
                 record = np.concatenate([head, *body])
                 fh = self.files.get(tid)
                 if fh is None:
@@ -138,8 +145,8 @@ class VideoRecorder:
             x0, y0, x1, y1 = (int(v) for v in person.track.box)
             cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
             cv2.putText(img, f"#{person.id}", (x0, max(15, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
-            if packet.results and packet.inputs is not None:
-                for x, y in packet.inputs.to_frame(i, packet.results["joints2d"][i][:25]):
+            if packet.placement is not None:
+                for x, y in packet.placement.joints2d_px[i][:25]:
                     cv2.circle(img, (int(x), int(y)), 3, colour, -1)
         if (img.shape[1], img.shape[0]) != self.size:  # the source changed resolution: keep the file's size
             img = cv2.resize(img, self.size)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
+from .placement import FramePlacement, place_people
 from .sources import Frame, FrameSource
 from .stats import PipelineStats
 
@@ -87,6 +88,7 @@ class Packet:
     lost: list[int] = field(default_factory=list)  # track ids that ended at this frame
     inputs: Any = None  # realtime.person_inputs.FrameInputs
     results: dict[str, np.ndarray] = field(default_factory=dict)  # per-person outputs (batch = len(people))
+    placement: Optional[FramePlacement] = None  # where each of them stands on the frame (realtime.placement)
     t_output: Optional[float] = None
 
     @property
@@ -147,6 +149,9 @@ class CropFlow(Stage):
 
 
 class Inference(Stage):
+    """The engine on the frame's people, then the body filter (``training.pose_smoothing``), then where each
+    person stands (``realtime.placement``), once for every sink."""
+
     name = "inference"
 
     def __init__(self, session, smoother=None) -> None:  # engines.EngineSession, training.pose_smoothing.PoseSmoother
@@ -160,10 +165,13 @@ class Inference(Stage):
                 self.smoother.forget(tid)
         if packet.inputs is not None and packet.inputs.ids:
             packet.results = self.session.process(packet.inputs.ids, packet.inputs.inputs)
+            f = packet.frame
             if self.smoother is not None:
-                f = packet.frame
                 packet.results = self.smoother.smooth(packet.inputs.ids, packet.results,
                                                       f.position_s if f.position_s is not None else f.t_capture)
+            if f.image is not None:
+                h, w = f.image.shape[:2]
+                packet.placement = place_people(packet.results, packet.inputs.matrices, packet.inputs.crops.shape[1], (w, h))
         return packet
 
 

@@ -87,12 +87,46 @@ def test_bvh_round_trip_keeps_rotations_and_skeleton(results, tmp_path):
     expected = _expected_rotations(out, 0)
     assert bvh.rotations.shape == (N_FRAMES, 24, 3, 3)
     assert np.abs(bvh.rotations[:, idx] - expected).max() < 1e-4
-    assert np.allclose(bvh.root_positions / 100, rest[0], atol=1e-7)  # no frame size: in place, pelvis at rest
+    transl = read_track(out, 0)["transl"].astype(np.float64)  # where the live app placed the person
+    assert np.allclose(bvh.root_positions / 100, (rest[0] + transl) @ C.T, atol=1e-5)
 
 
-def test_bvh_fills_missed_frames_and_places_the_root(results, tmp_path):
+def _without_placement(out: Path, dst: Path) -> Path:
+    """A copy of a results folder as written before the track files carried the placement."""
+    import json
+    import shutil
+
+    from realtime.outputs import PLACEMENT_KEYS
+
+    dst.mkdir()
+    shutil.copy(out / "index.jsonl", dst / "index.jsonl")
+    layout = json.loads((out / "layout.json").read_text())
+    keep = [f for f in layout["fields"] if f["name"] not in PLACEMENT_KEYS]
+    offset, fields = 0, []
+    for f in keep:
+        fields.append({**f, "offset": offset})
+        offset += max(1, int(np.prod(f["shape"])))
+    (dst / "layout.json").write_text(json.dumps({**layout, "fields": fields, "record_floats": offset}))
+    for path in out.glob("track_*.bin"):
+        rec = read_track(out, int(path.stem.split("_")[1]))
+        rows = np.concatenate([rec[f["name"]].reshape(len(rec["frame"]), -1) for f in keep], 1).astype(np.float32)
+        rows.tofile(dst / path.name)
+    return dst
+
+
+def test_results_without_placement_stay_in_place_without_a_frame_size(results, tmp_path):
+    out, _ = results
+    old = _without_placement(out, tmp_path / "old")
+    bvh = read_bvh(export_bvh(old, 0, tmp_path / "t0.bvh", fps=25))
+    assert np.allclose(bvh.root_positions / 100, _rest_joints(out, 0)[0], atol=1e-7)  # in place, pelvis at rest
+    assert not load_track_motion(old, 0).located
+
+
+@pytest.mark.parametrize("placed", [True, False], ids=["placement", "older-results-from-boxes"])
+def test_bvh_fills_missed_frames_and_places_the_root(results, tmp_path, placed):
     out, packets = results
-    bvh = read_bvh(export_bvh(out, 3, tmp_path / "t3.bvh", units="m", frame_size=(FRAME_W, FRAME_H)))
+    folder = out if placed else _without_placement(out, tmp_path / "old")
+    bvh = read_bvh(export_bvh(folder, 3, tmp_path / "t3.bvh", units="m", frame_size=(FRAME_W, FRAME_H)))
     assert len(bvh.rotations) == N_FRAMES  # frames 0…9, the two it missed hold frame 3's pose
     idx = [bvh.names.index(n) for n in SMPL_JOINT_NAMES]
     expected = _expected_rotations(out, 3)  # 8 records: frames 0-3, 6-9
@@ -141,7 +175,8 @@ def test_glb_round_trip(results, tmp_path):
         assert np.abs(Rotation.from_quat(q).as_matrix() - expected[:, j]).max() < 1e-5
     (tr,) = [c for c in anim["channels"] if c["target"]["path"] == "translation"]
     assert tr["target"]["node"] == 0
-    assert np.allclose(read_accessor(gltf, blob, anim["samplers"][tr["sampler"]]["output"]), rest[0], atol=1e-6)
+    transl = read_track(out, 3)["transl"].astype(np.float64)  # the root goes where the live app placed the person
+    assert np.allclose(read_accessor(gltf, blob, anim["samplers"][tr["sampler"]]["output"]), (rest[0] + transl) @ C.T, atol=1e-5)
     # The skinned mesh: shaped rest vertices, 4 weights per vertex summing to 1, inverse binds undo the rest joints.
     body = load_rest_body()
     prim = gltf["meshes"][0]["primitives"][0]
@@ -242,5 +277,5 @@ def test_cli_errors_are_one_line(cli, results, tmp_path, capsys, case, message):
 def test_motion_timing_from_timestamps(results):
     out, _ = results
     m = load_track_motion(out, 0)
-    assert m.fps == pytest.approx(30, rel=0.1) and not m.located
+    assert m.fps == pytest.approx(30, rel=0.1) and m.located
     assert np.allclose(m.times, read_track(out, 0)["t_capture"] - read_track(out, 0)["t_capture"][0], atol=1e-6)

@@ -52,14 +52,14 @@ class Collector:
         self.tracks: dict[int, dict[str, list]] = {}
 
     def write(self, packet) -> None:
-        if not packet.results or packet.inputs is None:
+        if not packet.results or packet.placement is None:
             return
         for i, person in enumerate(packet.people):
             lm = person.landmarks
             if lm is None or lm.world is None:
                 continue
             t = self.tracks.setdefault(person.id, {k: [] for k in ("ours2d", "ours3d", "mp2d", "mpvis", "mp3d", "frame")})
-            t["ours2d"].append(packet.inputs.to_frame(i, packet.results["joints2d"][i][OURS_SPIN49, :2]))
+            t["ours2d"].append(packet.placement.joints2d_px[i][OURS_SPIN49])
             j3 = packet.results["joints3d"][i]
             t["ours3d"].append(j3[OURS_SPIN49] - j3[list(OURS_HIPS)].mean(0))
             t["mp2d"].append(lm.xy.astype(np.float64))

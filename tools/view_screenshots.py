@@ -41,7 +41,7 @@ class KeepLast:
 def shoot(clip: Path, frames: int, mode: str) -> "cv2.Mat":
     cfg = load_live_config("default", [f"input.source={clip}", "input.realtime=false", "view.view=none"])
     pipeline, session = build_pipeline(cfg, max_frames=frames, log=lambda m: None)
-    keep = KeepLast(LiveView(mode, session.faces, session.manifest.crop_size, show=False))
+    keep = KeepLast(LiveView(mode, session.faces, show=False))
     keep.view.hud = lambda people: [f"{clip.name}", f"people {people}"]
     pipeline.stages[-1].sinks.append(keep)
     pipeline.run()

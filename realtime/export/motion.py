@@ -3,10 +3,11 @@ root positions and the rest skeleton of the body with the track's β — what th
 
 Conventions (``realtime.skeleton``): the y-up world (x = the body's left in the rest pose, y up, z toward
 the camera), metres. The root rotation is the network's, turned from camera axes into that world; the
-other joints' rotations are local (in the parent's frame). Root positions: with the frame size known
-(argument, or the recorded ``*.mp4`` in the folder) the pelvis goes where the frame camera saw it
-(``CAMERA_TO_WORLD · (J_pelvis + T)``, ``T`` from the weak-perspective camera and the track's crop square,
-60° field of view); without it the body stays in place with the pelvis at its rest position.
+other joints' rotations are local (in the parent's frame). Root positions: the pelvis goes where the live
+app placed the person (``CAMERA_TO_WORLD · (J_pelvis + T)``, ``T`` the track file's ``transl``:
+``realtime.placement``, the frame camera). Results written before the track files carried ``transl``: with
+the frame size known (argument, or the recorded ``*.mp4`` in the folder) ``T`` is rebuilt from the boxes
+with the default crop scale; without it the body stays in place with the pelvis at its rest position.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ def load_track_motion(results_dir: str | Path, track_id: int, fps: Optional[floa
     rot = theta_rotations(theta)
     rot[:, 0] = CAMERA_TO_WORLD @ rot[:, 0]
     roots = np.repeat(rest[:1], len(frames), 0)
+    if "transl" in rec:  # where the live app placed the person (realtime.placement), whatever its crop scale
+        roots = (rest[0] + rec["transl"][order].astype(np.float64)) @ CAMERA_TO_WORLD.T
+        return TrackMotion(track_id, frames, times, fps, rot, roots, betas, rest, SMPL_PARENTS, True)
+    # Results written before the track files carried ``transl``: rebuild the crop squares from the boxes with
+    # the default crop scale (right only if the run used it).
     size = frame_size or _frame_size_from_video(folder)
     boxes = _track_boxes(folder, track_id) if size else {}
     located = bool(size) and all(int(f) in boxes for f in frames)

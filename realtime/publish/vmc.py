@@ -33,13 +33,10 @@ import numpy as np
 from ..pipeline import Packet
 from ..skeleton import (
     CAMERA_TO_WORLD,
-    DEFAULT_FOV_DEG,
-    camera_translations,
     load_rest_body,
     matrix_to_quat,
     theta_rotations,
 )
-from ..frame_camera import crop_squares
 
 __all__ = ["UNITY_BONES", "VMCPublisher", "to_unity_position", "to_unity_rotation", "vmc_bundle"]
 
@@ -95,18 +92,18 @@ class VMCPublisher:
     """A :class:`realtime.pipeline.Sink` sending one person per frame to ``host:port`` (UDP).
 
     ``person``: the track id to follow (default: the lowest id in each frame). ``root_motion``: move the
-    root with the person's translation in the frame camera's world (needs the crops; off: the avatar
+    root with the person's translation in the frame camera's world (``packet.placement``; off: the avatar
     stays in place and only turns). ``body_path``: the body model (open-body ``.npz``) whose rest skeleton
     gives the bone offsets (default: the embedded open body).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 39539, person: Optional[int] = None,
-                 root_motion: bool = False, body_path: Optional[str] = None, fov_deg: float = DEFAULT_FOV_DEG) -> None:
+                 root_motion: bool = False, body_path: Optional[str] = None) -> None:
         try:
             from pythonosc.udp_client import UDPClient
         except ImportError as e:  # pragma: no cover - depends on the install
             raise RuntimeError("osc:// publishing needs the 'python-osc' package (pip install 'python-osc>=1.8')") from e
-        self.host, self.port, self.person, self.root_motion, self.fov_deg = host, int(port), person, root_motion, fov_deg
+        self.host, self.port, self.person, self.root_motion = host, int(port), person, root_motion
         self.client = UDPClient(host, self.port)
         self.body = load_rest_body(body_path)
         self._t0 = time.monotonic()
@@ -142,10 +139,8 @@ class VMCPublisher:
             if tid not in self._bodies:
                 self._bodies[tid] = self._bones(res["betas"][i])
             offsets, j0 = self._bodies[tid]
-            if self.root_motion and packet.inputs is not None and packet.frame.image is not None:
-                square = crop_squares(packet.inputs.matrices[i : i + 1], packet.inputs.crops.shape[1])
-                h, w = packet.frame.image.shape[:2]
-                t_cam = camera_translations(res["cam"][i : i + 1], square, (w, h), self.fov_deg)[0]
+            if self.root_motion and packet.placement is not None:
+                t_cam = packet.placement.transl[i]
                 # the pelvis in the world is CAMERA_TO_WORLD (J0 + T); the root carries all but the Hips' offset.
                 root = CAMERA_TO_WORLD @ (j0 + t_cam) - offsets[0]
         try:

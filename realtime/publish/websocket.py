@@ -34,15 +34,12 @@ import numpy as np
 
 from ..pipeline import Packet
 from ..skeleton import (
-    DEFAULT_FOV_DEG,
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
-    camera_translations,
     matrix_to_axis_angle,
     matrix_to_quat,
     theta_rotations,
 )
-from ..frame_camera import crop_squares
 
 __all__ = ["WebSocketPublisher", "frame_message", "hello_message"]
 
@@ -65,7 +62,7 @@ def hello_message() -> dict[str, Any]:
     }
 
 
-def frame_message(packet: Packet, t0: float, fov_deg: float = DEFAULT_FOV_DEG) -> dict[str, Any]:
+def frame_message(packet: Packet, t0: float) -> dict[str, Any]:
     """One packet as the ``frame`` message (see the module docstring); ``t0``: the first frame's ``t_capture``."""
     f = packet.frame
     msg: dict[str, Any] = {"type": "frame", "frame": int(f.index), "t_capture": round(f.t_capture - t0, DECIMALS),
@@ -76,10 +73,7 @@ def frame_message(packet: Packet, t0: float, fov_deg: float = DEFAULT_FOV_DEG) -
     ids = list(packet.inputs.ids) if packet.inputs is not None else packet.ids
     rot = res["rotmat"].reshape(-1, 24, 3, 3) if "rotmat" in res else theta_rotations(res["theta"])
     aa, quat = matrix_to_axis_angle(rot), matrix_to_quat(rot)
-    transl: Optional[np.ndarray] = None
-    if packet.inputs is not None and getattr(packet.inputs, "matrices", None) is not None and f.image is not None:
-        squares = crop_squares(packet.inputs.matrices, packet.inputs.crops.shape[1])
-        transl = camera_translations(res["cam"], squares, (f.image.shape[1], f.image.shape[0]), fov_deg)
+    transl: Optional[np.ndarray] = packet.placement.transl if packet.placement is not None else None
     for i, tid in enumerate(ids):
         msg["people"].append({
             "id": int(tid), "pose_aa": _list(aa[i].ravel()), "pose_quat": _list(quat[i].ravel()),
@@ -116,13 +110,12 @@ class _Client:
 class WebSocketPublisher:
     """A :class:`realtime.pipeline.Sink` serving ``ws://host:port``; ``port=0`` picks a free port (see ``.port``)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8765, queue_size: int = 2,
-                 fov_deg: float = DEFAULT_FOV_DEG) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8765, queue_size: int = 2) -> None:
         try:
             from websockets.sync.server import serve
         except ImportError as e:  # pragma: no cover - depends on the install
             raise RuntimeError("ws:// publishing needs the 'websockets' package (pip install 'websockets>=13')") from e
-        self.queue_size, self.fov_deg = max(1, int(queue_size)), fov_deg
+        self.queue_size = max(1, int(queue_size))
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -174,7 +167,7 @@ class WebSocketPublisher:
             clients = list(self._clients)
         if not clients:
             return
-        msg = json.dumps(frame_message(packet, self._t0, self.fov_deg))
+        msg = json.dumps(frame_message(packet, self._t0))
         for c in clients:
             c.push(msg)
         self.sent_frames += 1

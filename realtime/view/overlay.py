@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..render import MeshItem, SnapshotRenderer
-from ..frame_camera import FOCAL_PX, person_translations
+from ..frame_camera import FOCAL_PX
 from .palette import bgr255, track_colour
 
 __all__ = ["PersonMesh", "OverlayRenderer"]
@@ -23,12 +23,12 @@ __all__ = ["PersonMesh", "OverlayRenderer"]
 @dataclass
 class PersonMesh:
     """One tracked person in one frame: vertices ``(V, 3)`` in camera axes (before translation), the
-    weak-perspective ``cam (3,)``, the crop square ``(cx, cy, side)`` in frame pixels and the box."""
+    translation in the frame camera and the overlay's (``realtime.placement``), and the box."""
 
     track_id: int
     vertices: np.ndarray
-    cam: np.ndarray
-    square: np.ndarray
+    transl: np.ndarray
+    render_transl: np.ndarray
     box: np.ndarray
 
 
@@ -38,16 +38,10 @@ class OverlayRenderer:
     Create and use it on one thread (it owns an OpenGL context). ``alpha`` is the meshes' opacity.
     """
 
-    def __init__(self, width: int, height: int, alpha: float = 0.7, focal: float = FOCAL_PX) -> None:
-        self.width, self.height, self.alpha, self.focal = int(width), int(height), float(alpha), float(focal)
-        self.principal = (self.width / 2.0 - 0.5, self.height / 2.0 - 0.5)  # where Open3D puts it
+    def __init__(self, width: int, height: int, alpha: float = 0.7) -> None:
+        self.width, self.height, self.alpha = int(width), int(height), float(alpha)
+        self.focal = FOCAL_PX  # with Open3D's principal point (placement.render_principal): what render_transl assumes
         self.renderer = SnapshotRenderer(self.width, self.height, background=(0.0, 0.0, 0.0), show_ground=False)
-
-    def translations(self, people: Sequence[PersonMesh]) -> np.ndarray:
-        if not people:
-            return np.zeros((0, 3))
-        return person_translations(np.stack([p.cam for p in people]), np.stack([p.square for p in people]),
-                                   self.principal, self.focal)
 
     def draw(self, frame_bgr: np.ndarray, people: Sequence[PersonMesh], faces: np.ndarray) -> np.ndarray:
         h, w = frame_bgr.shape[:2]
@@ -55,7 +49,7 @@ class OverlayRenderer:
             raise ValueError(f"frame is {w}×{h}, the overlay renderer was made for {self.width}×{self.height}")
         out = frame_bgr.copy()
         if people:
-            trans = self.translations(people)
+            trans = np.stack([p.render_transl for p in people])
             items = [MeshItem(p.vertices + t, faces, track_colour(p.track_id)) for p, t in zip(people, trans)]
             target = (0.0, 0.0, float(np.mean(trans[:, 2])))
             rgb = self.renderer.render(items, view=((0.0, 0.0, 0.0), target, (0.0, -1.0, 0.0)), focal=self.focal)

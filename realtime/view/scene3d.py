@@ -2,8 +2,7 @@
 
 Meshes keep their Open3D geometry from frame to frame (vertices updated in place, normals recomputed;
 see :class:`realtime.render.SnapshotRenderer`). People stand where the frame camera saw them
-(:func:`realtime.frame_camera.person_translations` with a field of view like a webcam's, so their
-distances look natural). The camera looks at the people's centre, smoothed over time, from an azimuth
+(``realtime.placement``: a field of view like a webcam's, so their distances look natural). The camera looks at the people's centre, smoothed over time, from an azimuth
 and elevation the user changes by dragging the mouse (``orbit``) and a distance (``zoom``).
 """
 
@@ -15,7 +14,6 @@ from typing import Sequence
 import numpy as np
 
 from ..render import MeshItem, SnapshotRenderer
-from ..skeleton import camera_translations
 from ..frame_camera import to_world
 from .overlay import PersonMesh
 from .palette import track_colour
@@ -24,16 +22,15 @@ __all__ = ["Scene3D"]
 
 
 class Scene3D:
-    """``render(people, faces, frame_size)`` → RGB uint8 ``(height, width, 3)``; ``None`` when nobody is in view.
+    """``render(people, faces)`` → RGB uint8 ``(height, width, 3)``; ``None`` when nobody is in view.
 
     Args:
         smoothing: weight of the previous camera target and distance per frame (0 = jump at once).
-        fov_deg: the frame camera's horizontal field of view, used to place people in depth.
     """
 
-    def __init__(self, width: int, height: int, smoothing: float = 0.85, fov_deg: float = 60.0) -> None:
+    def __init__(self, width: int, height: int, smoothing: float = 0.85) -> None:
         self.width, self.height = int(width), int(height)
-        self.smoothing, self.fov_deg = float(smoothing), float(fov_deg)
+        self.smoothing = float(smoothing)
         self.renderer = SnapshotRenderer(self.width, self.height, background=(0.97, 0.97, 0.98), show_ground=True)
         self.azimuth, self.elevation, self.zoom_factor = 0.0, 15.0, 1.0
         self._target: np.ndarray | None = None
@@ -48,16 +45,12 @@ class Scene3D:
         self.zoom_factor = float(np.clip(self.zoom_factor * factor, 0.3, 5.0))
 
     # -- frames --------------------------------------------------------------------------------------
-    def world_vertices(self, people: Sequence[PersonMesh], frame_size: tuple[int, int]) -> list[np.ndarray]:
+    def world_vertices(self, people: Sequence[PersonMesh]) -> list[np.ndarray]:
         """Each person's vertices in the view's world (metres, y up), placed as the frame camera saw them."""
-        if not people:
-            return []
-        trans = camera_translations(np.stack([p.cam for p in people]), np.stack([p.square for p in people]),
-                                    frame_size, self.fov_deg)
-        return [to_world(p.vertices + t) for p, t in zip(people, trans)]
+        return [to_world(p.vertices + p.transl) for p in people]
 
-    def render(self, people: Sequence[PersonMesh], faces: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray | None:
-        verts = self.world_vertices(people, frame_size)
+    def render(self, people: Sequence[PersonMesh], faces: np.ndarray) -> np.ndarray | None:
+        verts = self.world_vertices(people)
         if not verts:
             return None
         allv = np.concatenate(verts)

@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from .overlay import OverlayRenderer, PersonMesh
-from ..frame_camera import crop_squares
 from .scene3d import Scene3D
 
 __all__ = ["LiveView", "display_available", "draw_hud", "hud_lines", "idle_panel", "person_meshes"]
@@ -31,21 +30,21 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def person_meshes(packet, crop_size: int) -> list[PersonMesh]:
-    """The people of a finished packet with their vertices, cameras and crop squares."""
-    if not packet.results or packet.inputs is None or "vertices" not in packet.results:
+def person_meshes(packet) -> list[PersonMesh]:
+    """The people of a finished packet with their vertices, where they stand (``packet.placement``) and boxes."""
+    if not packet.results or packet.inputs is None or "vertices" not in packet.results or packet.placement is None:
         return []
-    squares = crop_squares(packet.inputs.matrices, crop_size)
+    place = packet.placement
     boxes = {p.id: p.track.box for p in packet.people}
-    return [PersonMesh(int(tid), packet.results["vertices"][i].astype(np.float64), packet.results["cam"][i].astype(np.float64),
-                       squares[i], np.asarray(boxes.get(tid, (0, 0, 0, 0)), np.float64))
+    return [PersonMesh(int(tid), packet.results["vertices"][i].astype(np.float64), place.transl[i], place.render_transl[i],
+                       np.asarray(boxes.get(tid, (0, 0, 0, 0)), np.float64))
             for i, tid in enumerate(packet.inputs.ids)]
 
 
 class LiveView:
     """Args:
         mode: ``3d``, ``overlay`` or ``both``.
-        faces: ``(F, 3)`` mesh faces (the bundle's ``faces.npy``); crop_size: the model's crop side.
+        faces: ``(F, 3)`` mesh faces (the bundle's ``faces.npy``).
         size: the 3D panel's size when alone (``view.width × view.height``); beside the overlay it
             takes the frame's size.
         show: open a window; record: an MP4 path for what the window shows; fps: its frame rate.
@@ -53,12 +52,12 @@ class LiveView:
         hud: ``(people) -> lines`` drawn top-left (see :func:`hud_lines`); on_quit: called on ``q``/Esc.
     """
 
-    def __init__(self, mode: str, faces: np.ndarray, crop_size: int, size: tuple[int, int] = (1280, 720),
+    def __init__(self, mode: str, faces: np.ndarray, size: tuple[int, int] = (1280, 720),
                  show: bool = True, record: Optional[str | Path] = None, fps: float = 30.0, kiosk: bool = False,
                  hud: Optional[Callable[[int], list[str]]] = None, on_quit: Optional[Callable[[], None]] = None) -> None:
         if mode not in ("3d", "overlay", "both"):
             raise ValueError(f"view mode {mode!r}: use 3d, overlay or both")
-        self.mode, self.faces, self.crop_size, self.size = mode, np.asarray(faces), int(crop_size), size
+        self.mode, self.faces, self.size = mode, np.asarray(faces), size
         self.show, self.kiosk, self.fps = show, kiosk, fps or 30.0
         self.record = Path(record) if record else None
         self.hud, self.on_quit = hud, on_quit
@@ -71,12 +70,12 @@ class LiveView:
         self._window_open = False
 
     # -- composition ---------------------------------------------------------------------------------
-    def _panel_3d(self, people: list[PersonMesh], frame_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    def _panel_3d(self, people: list[PersonMesh], size: tuple[int, int]) -> np.ndarray:
         if self.scene is None or (self.scene.width, self.scene.height) != size:
             if self.scene is not None:
                 self.scene.close()
             self.scene = Scene3D(*size)
-        rgb = self.scene.render(people, self.faces, frame_size)
+        rgb = self.scene.render(people, self.faces)
         if rgb is None:
             return idle_panel(size, IDLE_TEXT if self.kiosk else "nobody in view")
         return np.ascontiguousarray(rgb[..., ::-1])
@@ -93,13 +92,13 @@ class LiveView:
         """The image the window shows for this packet (BGR uint8)."""
         frame = packet.frame.image
         h, w = frame.shape[:2]
-        people = person_meshes(packet, self.crop_size)
+        people = person_meshes(packet)
         if self.mode == "overlay":
             canvas = self._panel_overlay(frame, people)
         elif self.mode == "3d":
-            canvas = self._panel_3d(people, (w, h), self.size)
+            canvas = self._panel_3d(people, self.size)
         else:
-            canvas = np.concatenate([self._panel_overlay(frame, people), self._panel_3d(people, (w, h), (w, h))], axis=1)
+            canvas = np.concatenate([self._panel_overlay(frame, people), self._panel_3d(people, (w, h))], axis=1)
         if self.canvas_size is None:
             self.canvas_size = (canvas.shape[1], canvas.shape[0])
         elif (canvas.shape[1], canvas.shape[0]) != self.canvas_size:  # the source changed resolution
