@@ -149,6 +149,83 @@ def _pool_names(body: BodyModel) -> list[str]:
     return [f"smpl/{n}" for n in SMPL_JOINTS] + list(body.landmark_names)
 
 
+def _ground(v: np.ndarray, tr: np.ndarray, each: bool) -> np.ndarray:
+    """Translations ``tr`` (T, 3) moved up or down so that the lowest vertex of ``v`` (T, V, 3) + ``tr``
+    is on the floor (y = 0): in every frame (``each``), else in the clip's lowest frame."""
+    low = v[..., 1].min(axis=1) + tr[:, 1]
+    tr = tr.copy()
+    tr[:, 1] -= low if each else low.min()
+    return tr
+
+
+#: A flat scene mesh: (name, world vertices (N, 3), or (T, N, 3) when it moves, faces (F, 3), world
+#: normal (3,), :class:`MeshDraw` appearance keywords).
+_Plane = tuple[str, np.ndarray, np.ndarray, np.ndarray, dict]
+
+
+# What the stages of ``SyntheticGenerator.clip`` hand on (T frames; world frame: +y up, metres).
+@dataclass
+class _People:
+    """Stage 1: the people in the world frame."""
+
+    betas: np.ndarray  # (B,) the labelled person's shape
+    pose: np.ndarray  # (T, 72) axis-angle, root in the world frame
+    transl: np.ndarray  # (T, 3) on the floor, centred (x, z) on the origin over the clip
+    verts: np.ndarray  # (T, V, 3) vertices without ``transl``
+    pool: np.ndarray  # (T, P, 3) pool points (joints ++ landmarks) without ``transl``
+    pelvis: np.ndarray  # (T, 3) = pool[:, 0] + transl
+    centre: np.ndarray  # (3,) the mean pelvis
+    activity: str
+    verts2: Optional[np.ndarray]  # (T, V, 3) the background person without translation; None = none
+    transl2: Optional[np.ndarray]  # (T, 3) its motion's translation (zeros if it has none), not yet placed
+
+
+@dataclass
+class _Camera:
+    """Stage 2: the moving camera (``x_cam = R x_world + t``, OpenCV axes) and the labelled person in
+    the camera frame of each frame."""
+
+    K: np.ndarray  # (3, 3) intrinsics of the full image (pixels)
+    R: np.ndarray  # (T, 3, 3)
+    t: np.ndarray  # (T, 3)
+    eye: np.ndarray  # (T, 3) camera centres (world)
+    az: float  # azimuth (rad, from +z towards +x) of ``direction``
+    direction: np.ndarray  # (3,) horizontal unit vector from the person towards the camera
+    dist: float  # horizontal distance to the person (m) after any backing off for ``min_depth``
+    vel: np.ndarray  # (3,) drift velocity (m/s)
+    verts: np.ndarray  # (T, V, 3) the labelled person's vertices as rendered
+    pool: np.ndarray  # (T, P, 3) its pool points
+    pose: np.ndarray  # (T, 72) its pose, root re-expressed in the camera frame
+    transl: np.ndarray  # (T, 3): body(pose, betas).vertices + transl = verts
+
+
+@dataclass
+class _Scene:
+    """Stage 4: everything drawn besides the labelled person's geometry (world frame)."""
+
+    static: list[_Plane]  # the wall, and the floor if any
+    occluders: list[_Plane]  # drifting flat shapes (vertices (T, N, 3))
+    floor: bool
+    background: str  # kind of the wall's texture
+    appearance: dict  # the labelled person's :class:`MeshDraw` appearance keywords
+    verts2: Optional[np.ndarray]  # (T, V, 3) the background person, placed; None = none
+    appearance2: Optional[dict]
+    light_dir: np.ndarray  # (3,) unit vector towards the light
+    light: dict  # the other :class:`Lighting` fields (colour, ambient, diffuse)
+
+
+@dataclass
+class _Frames:
+    """Stage 5: the rendered crops (S × S pixels)."""
+
+    rgb: np.ndarray  # (T, S, S, 3) uint8, pixel noise included
+    flow: np.ndarray  # (T, 2, S, S) float16 backward flow (crop pixels); flow[0] = 0
+    mask: np.ndarray  # (T, S, S) uint8: the labelled person is the visible surface
+    depth: np.ndarray  # (T, S, S) float32 camera depth (m), 0 = empty
+    face: np.ndarray  # (T, S, S) int32 face id + 1, 0 = empty
+    body_face0: int  # the ``face`` value of the labelled body's face 0
+
+
 class SyntheticGenerator:
     """Makes clips. ``clip(index)`` → dict of numpy arrays (see the module docstring)."""
 
@@ -257,33 +334,44 @@ class SyntheticGenerator:
         """Clip ``index`` as numpy arrays; ``buffers=True`` adds the rendered ``depth`` (T, S, S) and
         ``face`` (T, S, S) buffers (face id + 1 over the scene, 0 = empty) and ``body_face0`` (the
         ``face`` value of the labelled body's face 0) for checks."""
-        cfg = self.cfg
         rng = np.random.default_rng([self.seed, int(index)])
-        T, S = cfg.seq_len, cfg.crop_size
+        # The stages draw from ``rng`` in this order: reordering any draw changes every clip of a seed.
+        people = self._people(rng)
+        cam = self._camera(rng, people)
+        boxes, proj = self._crop(rng, cam)
+        scene = self._scene(rng, people, cam, proj)
+        frames = self._render(rng, cam, proj, scene)
+        return self._labels(index, people, cam, boxes, proj, scene, frames, buffers)
 
-        # 1. people: shapes, motions, world placement --------------------------------------------
+    def _people(self, rng: np.random.Generator) -> _People:
+        """1. People: the labelled person's shape and motion, on the floor and centred on the origin,
+        and sometimes a background person (world frame, metres)."""
+        cfg = self.cfg
+        T = cfg.seq_len
         betas = np.clip(rng.standard_normal(cfg.num_betas), -cfg.beta_clip, cfg.beta_clip)
         pose_w, transl_w, activity, ground_each = self._motion(rng, True)
         second = rng.random() < cfg.p_second_person
         verts_w, pool_w = self._pose_person(pose_w, betas)
+        v2 = transl2 = None
         if second:
             betas2 = np.clip(rng.standard_normal(cfg.num_betas), -cfg.beta_clip, cfg.beta_clip)
             pose2, transl2, _, _ = self._motion(rng, False)
             v2, _ = self._pose_person(pose2, betas2)
-        j0 = pool_w[0, 0].copy()  # rest pelvis location (the root joint does not move with pose)
+            transl2 = np.zeros((T, 3)) if transl2 is None else transl2
         transl_w = np.zeros((T, 3)) if transl_w is None else transl_w.copy()
-
-        def ground(v: np.ndarray, tr: np.ndarray, each: bool) -> np.ndarray:
-            low = v[..., 1].min(axis=1) + tr[:, 1]
-            tr = tr.copy()
-            tr[:, 1] -= low if each else low.min()
-            return tr
-
-        transl_w = ground(verts_w, transl_w, ground_each)
+        transl_w = _ground(verts_w, transl_w, ground_each)
         transl_w[:, [0, 2]] -= transl_w[:, [0, 2]].mean(0)  # person centred on the origin over the clip
+        pelvis_w = pool_w[:, 0] + transl_w  # (T, 3)
+        return _People(betas=betas, pose=pose_w, transl=transl_w, verts=verts_w, pool=pool_w, pelvis=pelvis_w,
+                       centre=pelvis_w.mean(0), activity=activity, verts2=v2, transl2=transl2)
 
-        # 2. camera -------------------------------------------------------------------------------
-        root0 = rotvec_to_matrix(pose_w[0, :3])
+    def _camera(self, rng: np.random.Generator, people: _People) -> _Camera:
+        """2. Camera: random intrinsics and a slowly drifting, shaking camera aimed near the pelvis, backed
+        off until the person is at least ``min_depth`` away; the labelled person in its frames."""
+        cfg = self.cfg
+        T = cfg.seq_len
+        centre = people.centre
+        root0 = rotvec_to_matrix(people.pose[0, :3])
         facing = root0 @ np.array([0.0, 0.0, 1.0])
         face_az = math.atan2(facing[0], facing[2])
         if rng.random() < cfg.p_front:
@@ -296,11 +384,9 @@ class SyntheticGenerator:
         w_img, h_img = cfg.image_size
         f = (w_img / 2) / math.tan(hfov / 2)
         K = np.array([[f, 0, w_img / 2 - 0.5], [0, f, h_img / 2 - 0.5], [0, 0, 1.0]])
-        pelvis_w = pool_w[:, 0] + transl_w  # (T, 3)
-        centre = pelvis_w.mean(0)
         follow = rng.uniform(0.3, 1.0)
         aim_off = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.4), rng.uniform(-0.3, 0.3)])
-        target = centre + follow * (pelvis_w - centre) + aim_off
+        target = centre + follow * (people.pelvis - centre) + aim_off
         tt = np.arange(T) / cfg.fps
         vel = rng.standard_normal(3) * np.array([1, 0.3, 1])
         vel *= rng.uniform(0, cfg.camera_speed) / max(np.linalg.norm(vel), 1e-9)
@@ -309,27 +395,42 @@ class SyntheticGenerator:
         for _ in range(4):
             eye = centre * np.array([1, 0, 1]) + dist * direction + np.array([0, cam_h, 0]) + vel * tt[:, None] + shake
             R, t = look_at(eye, target)
-            vc = np.einsum("tij,tvj->tvi", R, verts_w + transl_w[:, None]) + t[:, None]
+            vc = np.einsum("tij,tvj->tvi", R, people.verts + people.transl[:, None]) + t[:, None]
             if vc[..., 2].min() >= cfg.min_depth:
                 break
             dist *= 1.5
-        transl_c = np.einsum("tij,tj->ti", R, j0 + transl_w) + t - j0  # body(pose_c) + transl_c = rendered
-        pool_c = np.einsum("tij,tpj->tpi", R, pool_w + transl_w[:, None]) + t[:, None]
-        root_c = matrix_to_rotvec(R @ rotvec_to_matrix(pose_w[:, :3]))
-        pose_c = pose_w.copy()
+        j0 = people.pool[0, 0]  # rest pelvis location (the root joint does not move with pose)
+        transl_c = np.einsum("tij,tj->ti", R, j0 + people.transl) + t - j0  # body(pose_c) + transl_c = rendered
+        pool_c = np.einsum("tij,tpj->tpi", R, people.pool + people.transl[:, None]) + t[:, None]
+        root_c = matrix_to_rotvec(R @ rotvec_to_matrix(people.pose[:, :3]))
+        pose_c = people.pose.copy()
         pose_c[:, :3] = root_c
+        return _Camera(K=K, R=R, t=t, eye=eye, az=az, direction=direction, dist=dist, vel=vel,
+                       verts=vc, pool=pool_c, pose=pose_c, transl=transl_c)
 
-        # 3. crop ---------------------------------------------------------------------------------
-        pix = project_image(vc, K)
+    def _crop(self, rng: np.random.Generator, cam: _Camera) -> tuple[np.ndarray, np.ndarray]:
+        """3. Crop: VIBE's jittered, smoothed square box around the projected body → boxes (T, 3) =
+        (cx, cy, side) in image pixels and crop projections (T, 4) = (ax, bx, ay, by) (:mod:`.geometry`)."""
+        cfg = self.cfg
+        T = cfg.seq_len
+        pix = project_image(cam.verts, cam.K)
         jit = None
         if cfg.crop_jitter > 0:
             jit = rng.standard_normal((T, 3)) * np.array([cfg.crop_jitter, cfg.crop_jitter, cfg.crop_jitter * 1.5])
         boxes = crop_boxes(pix, cfg.crop_scale, cfg.crop_smooth, jit)
-        proj = crop_projection(K, boxes)
+        return boxes, crop_projection(cam.K, boxes)
 
-        # 4. scene --------------------------------------------------------------------------------
-        meshes_static = []  # (name, world verts (T, N, 3) or (N, 3), faces, normal_w, appearance kwargs)
-        n_wall = -direction  # from the person towards the wall (away from the camera)
+    def _scene(self, rng: np.random.Generator, people: _People, cam: _Camera, proj: np.ndarray) -> _Scene:
+        """4. Scene (world frame): a textured wall behind the person covering every frame's crop (``proj``
+        (T, 4)), often a floor, sometimes occluders and the background person, the light, the appearances."""
+        cfg = self.cfg
+        T = cfg.seq_len
+        centre, pelvis_w, v2, transl2 = people.centre, people.pelvis, people.verts2, people.transl2
+        R, t, eye, dist, vel = cam.R, cam.t, cam.eye, cam.dist, cam.vel
+        second = v2 is not None
+        tt = np.arange(T) / cfg.fps
+        meshes_static: list[_Plane] = []
+        n_wall = -cam.direction  # from the person towards the wall (away from the camera)
         wall_gap = rng.uniform(1.0, 6.0)
         tangent = np.cross(np.array([0.0, 1.0, 0.0]), n_wall)
         tangent /= np.linalg.norm(tangent)
@@ -382,7 +483,7 @@ class SyntheticGenerator:
                                   dict(c1=rng.uniform(0.8, 1.05, (1, 3)), uv=floor_uv, texture=floor_texture(rng), texture_repeat=True)))
 
         # occluders (flat shapes facing the first camera, drifting sideways)
-        occluders = []
+        occluders: list[_Plane] = []
         if rng.random() < cfg.p_occluder:
             z_root = (R[0] @ pelvis_w[0] + t[0])[2]
             for k in range(int(rng.integers(1, 3))):
@@ -423,14 +524,15 @@ class SyntheticGenerator:
                 occluders.append((f"occ{k}", vw, fcs, -R[0, 2], dict(c1=c1, c2=c2, style=style, pat=pat)))
 
         # second person in the world
+        v2w = app2 = None
         if second:
-            tr2 = ground(v2, np.zeros((T, 3)) if transl2 is None else transl2, True)
+            tr2 = _ground(v2, transl2, True)
             tr2[:, [0, 2]] += centre[[0, 2]] + second_off[[0, 2]] - tr2[:, [0, 2]].mean(0)
             v2w = v2 + tr2[:, None]
             app2 = body_appearance(rng, self.regions)
 
         # light (world), shared by all frames
-        light_az = az + math.radians(rng.uniform(-75, 75))
+        light_az = cam.az + math.radians(rng.uniform(-75, 75))
         light_el = math.radians(rng.uniform(15, 70))
         light_w = np.array([math.sin(light_az) * math.cos(light_el), math.sin(light_el), math.cos(light_az) * math.cos(light_el)])
         light = dict(
@@ -439,8 +541,16 @@ class SyntheticGenerator:
             diffuse=rng.uniform(0.35, 0.8),
         )
         app = body_appearance(rng, self.regions)
+        return _Scene(static=meshes_static, occluders=occluders, floor=bool(has_floor), background=bg_kind, appearance=app,
+                      verts2=v2w, appearance2=app2, light_dir=light_w, light=light)
 
-        # 5. render -------------------------------------------------------------------------------
+    def _render(self, rng: np.random.Generator, cam: _Camera, proj: np.ndarray, scene: _Scene) -> _Frames:
+        """5. Render every frame into the crop (``proj`` (T, 4)), with the backward flow, mask and
+        buffers; then sometimes Gaussian pixel noise."""
+        cfg = self.cfg
+        T, S = cfg.seq_len, cfg.crop_size
+        R, t, vc = cam.R, cam.t, cam.verts
+        planes = scene.static + scene.occluders
         r = self.renderer
         r._ensure()
         r.reset_cache()
@@ -451,27 +561,27 @@ class SyntheticGenerator:
         faces = np.zeros((T, S, S), np.int32)
         yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
 
-        def cam(x: np.ndarray, i: int) -> np.ndarray:
+        def to_cam(x: np.ndarray, i: int) -> np.ndarray:
             return x @ R[i].T + t[i]
 
-        def plane_world(v, i):
+        def plane_world(v: np.ndarray, i: int) -> np.ndarray:
             return v if v.ndim == 2 else v[i]
 
         for i in range(T):
             ip = max(i - 1, 0)
             meshes = []
-            for name, vw, fcs, nrm, kw in meshes_static + occluders:
-                pos = cam(plane_world(vw, i), i)
-                prv = cam(plane_world(vw, ip), ip)
+            for name, vw, fcs, nrm, kw in planes:
+                pos = to_cam(plane_world(vw, i), i)
+                prv = to_cam(plane_world(vw, ip), ip)
                 meshes.append(MeshDraw(pos=pos, prev=prv, normal=np.tile(R[i] @ nrm, (len(pos), 1)), faces=fcs,
                                        obj_id=3 if name.startswith("occ") else 4, key=name, **kw))
             meshes.append(MeshDraw(pos=vc[i], prev=vc[ip], normal=self.normals(vc[i]), faces=self.faces, obj_id=1, key="body",
-                                   cull=self.cull, **app))
-            if second:
-                p2 = cam(v2w[i], i)
-                meshes.append(MeshDraw(pos=p2, prev=cam(v2w[ip], ip), normal=self.normals(p2), faces=self.faces, obj_id=2, key="body2",
-                                       cull=self.cull, **app2))
-            lt = Lighting(direction=R[i] @ light_w, **light)
+                                   cull=self.cull, **scene.appearance))
+            if scene.verts2 is not None:
+                p2 = to_cam(scene.verts2[i], i)
+                meshes.append(MeshDraw(pos=p2, prev=to_cam(scene.verts2[ip], ip), normal=self.normals(p2), faces=self.faces, obj_id=2,
+                                       key="body2", cull=self.cull, **scene.appearance2))
+            lt = Lighting(direction=R[i] @ scene.light_dir, **scene.light)
             out = r.render(meshes, proj[i], proj[ip], lt)
             rgb[i] = out.rgb
             mask[i] = out.obj == 1
@@ -483,14 +593,22 @@ class SyntheticGenerator:
                 fy = np.where(drawn, norm_to_pixel(out.prev[..., 1], S) - yy, 0.0)
                 flow[i, 0], flow[i, 1] = fx, fy
         r.reset_cache()
-        body_face0 = 1 + sum(len(m[2]) for m in meshes_static + occluders)  # face buffer id of the body's face 0
+        body_face0 = 1 + sum(len(m[2]) for m in planes)  # face buffer id of the body's face 0
 
         noise = rng.uniform(0, cfg.pixel_noise) if rng.random() < 0.5 else 0.0
         if noise > 0:
             rgb = np.clip(rgb.astype(np.float32) + rng.standard_normal(rgb.shape, dtype=np.float32) * np.float32(noise), 0, 255)
             rgb = np.round(rgb).astype(np.uint8)
+        return _Frames(rgb=rgb, flow=flow, mask=mask, depth=depth, face=faces, body_face0=body_face0)
 
-        # 6. labels -------------------------------------------------------------------------------
+    def _labels(self, index: int, people: _People, cam: _Camera, boxes: np.ndarray, proj: np.ndarray, scene: _Scene,
+                frames: _Frames, buffers: bool) -> dict[str, Any]:
+        """6. Labels: the clip's dict (module docstring): frames, camera-frame SMPL parameters, 2D keypoints
+        with visibility (from the depth buffer), 3D keypoints, weak-perspective camera, geometry, meta."""
+        cfg = self.cfg
+        T, S = cfg.seq_len, cfg.crop_size
+        pool_c, transl_c = cam.pool, cam.transl
+        depth = frames.depth
         xy = project_crop(pool_c, proj)  # (T, P, 2)
         px = np.round(norm_to_pixel(xy, S)).astype(np.int64)
         inside = (xy > -1).all(-1) & (xy < 1).all(-1)
@@ -500,14 +618,14 @@ class SyntheticGenerator:
         vis = inside & (pool_c[..., 2] <= d_buf + self.pool_tol[None])
         surf = self.pool_surface
         vis[:, surf] &= self._clean_neighbourhood(np.flatnonzero(surf), norm_to_pixel(xy[:, surf], S), pool_c[:, surf, 2],
-                                                  mask, depth, faces, body_face0, flow)
+                                                  frames.mask, depth, frames.face, frames.body_face0, frames.flow)
         pool_model = pool_c - transl_c[:, None]
         out: dict[str, Any] = {
-            "rgb": rgb,
-            "flow": flow,
-            "mask": mask,
-            "pose": pose_c.astype(np.float32),
-            "betas": np.repeat(betas[None], T, 0).astype(np.float32),
+            "rgb": frames.rgb,
+            "flow": frames.flow,
+            "mask": frames.mask,
+            "pose": cam.pose.astype(np.float32),
+            "betas": np.repeat(people.betas[None], T, 0).astype(np.float32),
             "transl": transl_c.astype(np.float32),
         }
         for name in KP_SETS:
@@ -515,18 +633,18 @@ class SyntheticGenerator:
             out[f"kp2d_{name}"] = np.concatenate([xy[:, idx], vis[:, idx, None]], -1).astype(np.float32)
         out["kp3d"] = pool_model[:, self.set_index["spin49"]].astype(np.float32)
         out["cam"] = fit_weak_perspective(pool_model[:, :24], xy[:, :24]).astype(np.float32)
-        out["K"] = K.astype(np.float32)
-        out["R"] = R.astype(np.float32)
-        out["t"] = t.astype(np.float32)
+        out["K"] = cam.K.astype(np.float32)
+        out["R"] = cam.R.astype(np.float32)
+        out["t"] = cam.t.astype(np.float32)
         out["bbox"] = boxes.astype(np.float32)
         out["crop_K"] = crop_intrinsics(proj, S).astype(np.float32)
         out["crop_proj"] = proj.astype(np.float64)
         out["meta"] = {
-            "index": int(index), "seed": self.seed, "activity": activity, "background": bg_kind,
-            "floor": bool(has_floor), "second_person": bool(second), "occluders": len(occluders),
+            "index": int(index), "seed": self.seed, "activity": people.activity, "background": scene.background,
+            "floor": scene.floor, "second_person": people.verts2 is not None, "occluders": len(scene.occluders),
         }
         if buffers:
-            out["depth"], out["face"], out["body_face0"] = depth, faces, body_face0
+            out["depth"], out["face"], out["body_face0"] = depth, frames.face, frames.body_face0
         return out
 
     def _clean_neighbourhood(self, j: np.ndarray, p: np.ndarray, z: np.ndarray, mask: np.ndarray, depth: np.ndarray,
