@@ -72,7 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .sources import SourceError
 
-    from .outputs import OutputPathError, check_writable
+    from .recording import OutputPathError, check_writable
 
     try:
         cfg = load_live_config(args.config, _overrides(args))

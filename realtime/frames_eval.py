@@ -249,7 +249,7 @@ def frames_main(argv: Optional[Sequence[str]] = None) -> int:
     from training.data.still_frames import StillFramesError, read_still_frames
 
     from .detection import DetectionSetupError
-    from .outputs import OutputPathError, check_writable
+    from .recording import OutputPathError, check_writable
 
     args = frames_parser().parse_args(argv)
     log = lambda m: print(f"{PROG}: {m}", flush=True)  # noqa: E731

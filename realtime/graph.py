@@ -53,7 +53,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
     from training.pose_smoothing import PoseSmoother
 
-    from .outputs import ResultWriter, VideoRecorder
+    from .recording import ResultWriter, VideoRecorder
     from .pipeline import Inference, LivePipeline, Outputs
     from .sources import open_source
     from .view.window import display_available

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from realtime.detection.pipeline import PersonPose
+from realtime.detection.multi_person import PersonPose
 from realtime.detection.tracker import Track, crop_box
 from realtime.person_inputs import CROP_SCALE, FrameInputs, crop_matrix
 from realtime.pipeline import Packet

@@ -40,7 +40,7 @@ def test_top_level_layout():
 
 def test_live_app_modules_do_not_import_torch():
     code = (
-        "import sys, realtime, realtime.config, realtime.cli, realtime.render, realtime.detection, engines, engines.session, engines.manifest,"
+        "import sys, realtime, realtime.config, realtime.cli, realtime.view.offscreen, realtime.detection, engines, engines.session, engines.manifest,"
         " engines.gpu, engines.defaults, engines.backends.onnxruntime_backend, engines.backends.tensorrt_backend, realtime.person_inputs,"
         " training.config;"
         "bad = [m for m in ('torch', 'torchvision') if m in sys.modules];"

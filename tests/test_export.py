@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 
 from fake_packets import FRAME_H, FRAME_W, make_packets
 from realtime.export import export_bvh, export_glb, load_track_motion, read_accessor, read_bvh, read_glb, validate_glb
-from realtime.outputs import ResultWriter, read_track
+from realtime.recording import ResultWriter, read_track
 from realtime.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, load_rest_body, rot6d_to_matrix
 
 C = np.diag([1.0, -1.0, -1.0])
@@ -96,7 +96,7 @@ def _without_placement(out: Path, dst: Path) -> Path:
     import json
     import shutil
 
-    from realtime.outputs import PLACEMENT_KEYS
+    from realtime.recording import PLACEMENT_KEYS
 
     dst.mkdir()
     shutil.copy(out / "index.jsonl", dst / "index.jsonl")

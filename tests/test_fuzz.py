@@ -896,7 +896,7 @@ class _FakePose:
         self.tracker = tracker
 
     def process(self, frame, index):
-        from realtime.detection.pipeline import PersonPose
+        from realtime.detection.multi_person import PersonPose
 
         h, w = frame.shape[:2]
         rng = np.random.default_rng(index)

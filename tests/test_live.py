@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.outputs import read_track
+from realtime.recording import read_track
 from realtime.pipeline import BoundedQueue, LivePipeline, Packet, Stage
 from realtime.sources import Frame, FrameSource
 from realtime.stats import PipelineStats

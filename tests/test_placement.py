@@ -10,7 +10,7 @@ from fake_packets import CROP, FRAME_H, FRAME_W, make_packets
 from realtime.detection.tracker import crop_box
 from realtime.export.bvh import export_bvh, read_bvh
 from realtime.frame_camera import person_translations
-from realtime.outputs import ResultWriter, read_track
+from realtime.recording import ResultWriter, read_track
 from realtime.person_inputs import FrameInputs, crop_matrix
 from realtime.placement import place_people
 from realtime.publish.websocket import frame_message

@@ -15,7 +15,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from fake_packets import FRAME_H, FRAME_W, make_packets
-from realtime.outputs import ResultWriter, read_track
+from realtime.recording import ResultWriter, read_track
 from realtime.publish import ACCEPTED_FORMS, check_publish, make_publishers
 from realtime.skeleton import OPEN_BODY_PATH, SMPL_JOINT_NAMES
 

@@ -1,4 +1,4 @@
-"""Headless snapshots with Open3D's legacy Visualizer (realtime/render/snapshot.py).
+"""Headless snapshots with Open3D's legacy Visualizer (realtime/view/offscreen.py).
 
 These render for real (EGL offscreen with Mesa on machines without a display). They are skipped
 only when open3d cannot be imported; a machine where open3d imports but cannot render fails
@@ -21,8 +21,8 @@ except ImportError as exc:  # not installed, or libusb-1.0-0 missing (then the m
     pytest.skip(f"open3d is not importable ({exc}); pip install 'open3d>=0.19,<0.21' and "
                 "apt-get install libusb-1.0-0 libegl1 libgl1", allow_module_level=True)
 
-from realtime.render import snapshot
-from realtime.render import HEADLESS_HELP, MeshItem, SnapshotRenderer, render_meshes, save_png
+from realtime.view import offscreen as snapshot
+from realtime.view.offscreen import HEADLESS_HELP, MeshItem, SnapshotRenderer, render_meshes, save_png
 
 W, H = 120, 160
 RED = (0.9, 0.1, 0.1)
@@ -228,6 +228,6 @@ def test_save_png_round_trip(tmp_path: Path):
 
 
 def test_module_does_not_import_torch():
-    code = "import sys, realtime.render.snapshot; sys.exit('torch' in sys.modules)"
+    code = "import sys, realtime.view.offscreen; sys.exit('torch' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from realtime.render import MeshItem, SnapshotRenderer, save_png  # noqa: E402
+from realtime.view.offscreen import MeshItem, SnapshotRenderer, save_png  # noqa: E402
 from training.body import SMPL_JOINTS, BodyModel  # noqa: E402
 
 SKIN = (0.80, 0.62, 0.52)

@@ -50,7 +50,7 @@ and skips it); the heatmap refinement of MediaPipe's graph is not applied. Needs
 from .blazepose import Roi, box_iou, decode_detections, ssd_anchors, weighted_nms
 from .detector import Detection, PersonDetector
 from .landmarks import NUM_LANDMARKS, LandmarkEstimator, Landmarks
-from .pipeline import MultiPersonPose, PersonPose, same_person
+from .multi_person import MultiPersonPose, PersonPose, same_person
 from .runtime import DetectionSetupError
 from .tracker import PersonTracker, Track, crop_box
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .landmarks import NUM_LANDMARKS, Landmarks
-from .pipeline import MultiPersonPose
+from .multi_person import MultiPersonPose
 
 __all__ = ["ClipLandmarks", "landmarks_of_person"]
 

@@ -1,4 +1,4 @@
-"""A track of a results folder (``realtime.outputs``) as animation files: BVH (:mod:`.bvh`) and glTF 2.0
+"""A track of a results folder (``realtime.recording``) as animation files: BVH (:mod:`.bvh`) and glTF 2.0
 binary (:mod:`.gltf`), both from :func:`load_track_motion` (:mod:`.motion`). numpy/scipy only."""
 
 from .bvh import BVHData, export_bvh, read_bvh, write_bvh

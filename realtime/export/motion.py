@@ -1,4 +1,4 @@
-"""One track of a results folder (``realtime.outputs``) as skeletal motion: times, local joint rotations,
+"""One track of a results folder (``realtime.recording``) as skeletal motion: times, local joint rotations,
 root positions and the rest skeleton of the body with the track's β — what the BVH and glTF writers need.
 
 Conventions (``realtime.skeleton``): the y-up world (x = the body's left in the rest pose, y up, z toward
@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..outputs import read_track
+from ..recording import read_track
 from ..skeleton import CAMERA_TO_WORLD, DEFAULT_FOV_DEG, SMPL_PARENTS, camera_translations, load_rest_body, theta_rotations
 
 __all__ = ["TrackMotion", "list_tracks", "load_track_motion"]

@@ -7,7 +7,7 @@ Every client gets, on connecting, one ``hello`` message (joint names, parents, c
      "people": [{"id": 0, "pose_aa": [72], "pose_quat": [96], "betas": [10], "cam": [3],
                  "transl": [3] | null, "joints3d": [[x, y, z] × 49]}]}
 
-* Times: seconds since the first frame's capture (as in the result files of ``realtime.outputs``).
+* Times: seconds since the first frame's capture (as in the result files of ``realtime.recording``).
 * ``pose_aa``: the 24 local joint rotations (each in its parent's frame, SMPL order) as axis × angle;
   ``pose_quat``: the same as unit quaternions ``(x, y, z, w)``. The root rotation, ``joints3d`` (the
   ``spin49`` joints) and ``transl`` are in the camera's axes (x right, y down, z away from the camera,

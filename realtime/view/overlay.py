@@ -13,7 +13,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..render import MeshItem, SnapshotRenderer
+from .offscreen import MeshItem, SnapshotRenderer
 from ..frame_camera import FOCAL_PX
 from .palette import bgr255, track_colour
 

@@ -1,7 +1,7 @@
 """The 3D view: every tracked person's mesh on a ground grid, seen by a camera that follows them.
 
 Meshes keep their Open3D geometry from frame to frame (vertices updated in place, normals recomputed;
-see :class:`realtime.render.SnapshotRenderer`). People stand where the frame camera saw them
+see :class:`realtime.view.offscreen.SnapshotRenderer`). People stand where the frame camera saw them
 (``realtime.placement``: a field of view like a webcam's, so their distances look natural). The camera looks at the people's centre, smoothed over time, from an azimuth
 and elevation the user changes by dragging the mouse (``orbit``) and a distance (``zoom``).
 """
@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..render import MeshItem, SnapshotRenderer
+from .offscreen import MeshItem, SnapshotRenderer
 from ..frame_camera import to_world
 from .overlay import PersonMesh
 from .palette import track_colour

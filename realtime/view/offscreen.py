@@ -15,7 +15,7 @@ from +x, ``"back"`` from -z, ``"three_quarter"`` from the front-right (+x, +z).
 
 Example::
 
-    from realtime.render import MeshItem, SnapshotRenderer, save_png
+    from realtime.view.offscreen import MeshItem, SnapshotRenderer, save_png
 
     with SnapshotRenderer(640, 800) as r:
         for verts in sequence:  # same topology every frame: updated in place
