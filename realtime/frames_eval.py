@@ -141,14 +141,14 @@ def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> Liv
         if image is None:
             raise FramesEvalError(f"{path}: not a readable image (frame {i} of {frames.path.name}); replace it or pass --max-frames")
         packet = live.run(image)
-        if not packet.results:
+        if packet.results is None:
             continue
         k, res.iou[i] = match_person(np.array([p.track.box for p in packet.people]), boxes[i])
         if k is None or packet.people[k].landmarks.world is None:
             continue
         lm = packet.people[k].landmarks
         res.found[i] = True
-        res.model[i] = packet.results["joints3d"][k][LSP14_IN_SPIN49]
+        res.model[i] = packet.results.joints3d[packet.results.ids.index(packet.people[k].id)][LSP14_IN_SPIN49]
         res.world[i], res.visibility[i] = lm.world, lm.visibility
     return res
 

@@ -21,13 +21,19 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
 
-import numpy as np
-
-from .placement import FramePlacement, place_people
+from .placement import place_people
+from .results import FrameResults
 from .sources import Frame, FrameSource
 from .stats import PipelineStats
+
+if TYPE_CHECKING:  # for the annotations only: the stages get these objects made by realtime.graph
+    from engines import EngineSession
+    from training.pose_smoothing import PoseSmoother
+
+    from .detection import MultiPersonPose, PersonPose
+    from .person_inputs import FrameInputs, PersonInputs
 
 __all__ = ["BoundedQueue", "LivePipeline", "Packet", "Sink", "Stage"]
 
@@ -84,11 +90,10 @@ class Packet:
     """One frame on its way through the pipeline."""
 
     frame: Frame
-    people: list = field(default_factory=list)  # realtime.detection.PersonPose
+    people: list[PersonPose] = field(default_factory=list)  # found and tracked, with their landmarks
     lost: list[int] = field(default_factory=list)  # track ids that ended at this frame
-    inputs: Any = None  # realtime.person_inputs.FrameInputs
-    results: dict[str, np.ndarray] = field(default_factory=dict)  # per-person outputs (batch = len(people))
-    placement: Optional[FramePlacement] = None  # where each of them stands on the frame (realtime.placement)
+    inputs: Optional[FrameInputs] = None  # the model's inputs per person (crops, flow, landmarks)
+    results: Optional[FrameResults] = None  # the people's bodies and where they stand (realtime.results)
     t_output: Optional[float] = None
 
     @property
@@ -119,7 +124,7 @@ class Stage:
 class DetectTrack(Stage):
     name = "detect+track"
 
-    def __init__(self, pose) -> None:  # realtime.detection.MultiPersonPose
+    def __init__(self, pose: MultiPersonPose) -> None:
         self.pose = pose
         self.alive: set[int] = set()
 
@@ -136,7 +141,7 @@ class DetectTrack(Stage):
 class CropFlow(Stage):
     name = "crop+flow"
 
-    def __init__(self, builder) -> None:  # realtime.person_inputs.PersonInputs
+    def __init__(self, builder: PersonInputs) -> None:
         self.builder = builder
 
     def process(self, packet: Packet) -> Packet:
@@ -154,7 +159,7 @@ class Inference(Stage):
 
     name = "inference"
 
-    def __init__(self, session, smoother=None) -> None:  # engines.EngineSession, training.pose_smoothing.PoseSmoother
+    def __init__(self, session: EngineSession, smoother: Optional[PoseSmoother] = None) -> None:
         self.session = session
         self.smoother = smoother
 
@@ -164,14 +169,13 @@ class Inference(Stage):
             if self.smoother is not None:
                 self.smoother.forget(tid)
         if packet.inputs is not None and packet.inputs.ids:
-            packet.results = self.session.process(packet.inputs.ids, packet.inputs.inputs)
-            f = packet.frame
+            ids, f = packet.inputs.ids, packet.frame
+            outputs = self.session.process(ids, packet.inputs.inputs)
             if self.smoother is not None:
-                packet.results = self.smoother.smooth(packet.inputs.ids, packet.results,
-                                                      f.position_s if f.position_s is not None else f.t_capture)
-            if f.image is not None:
-                h, w = f.image.shape[:2]
-                packet.placement = place_people(packet.results, packet.inputs.matrices, packet.inputs.crops.shape[1], (w, h))
+                outputs = self.smoother.smooth(ids, outputs, f.position_s if f.position_s is not None else f.t_capture)
+            h, w = f.image.shape[:2]
+            placement = place_people(outputs, packet.inputs.matrices, packet.inputs.crops.shape[1], (w, h))
+            packet.results = FrameResults.from_outputs(ids, outputs, placement)
         return packet
 
 

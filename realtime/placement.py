@@ -18,8 +18,7 @@ crop's normalised coordinates. Placed on the frame (:class:`FramePlacement`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
-
+from typing import Mapping
 import numpy as np
 
 from .frame_camera import FOCAL_PX, crop_squares, person_translations
@@ -46,22 +45,18 @@ class FramePlacement:
     frame_size: tuple[int, int]
 
 
-def place_people(results: dict[str, np.ndarray], matrices: np.ndarray, crop_size: int, frame_size: tuple[int, int],
-                 fov_deg: float = DEFAULT_FOV_DEG) -> Optional[FramePlacement]:
-    """The placement of the people in ``results`` (the model's outputs, batch B) cut from a ``frame_size``
-    ``(width, height)`` frame with crop ``matrices (B, 2, 3)`` (frame → crop pixels) of ``crop_size``;
-    None without a camera in the results."""
-    if "cam" not in results or len(results["cam"]) == 0:
-        return None
+def place_people(results: Mapping[str, np.ndarray], matrices: np.ndarray, crop_size: int, frame_size: tuple[int, int],
+                 fov_deg: float = DEFAULT_FOV_DEG) -> FramePlacement:
+    """The placement of the people in ``results`` (the model's outputs by name, batch B: ``cam``, ``joints2d``)
+    cut from a ``frame_size`` ``(width, height)`` frame with crop ``matrices (B, 2, 3)`` (frame → crop pixels)
+    of ``crop_size``."""
     w, h = frame_size
     principal = (w / 2.0, h / 2.0)  # in the crops' pixel convention (pixel edges: the frame spans 0 … w)
     squares = crop_squares(matrices, crop_size)
     cam = np.asarray(results["cam"], np.float64)
     focal = frame_focal(w, fov_deg)
-    joints2d_px = np.zeros((len(cam), 0, 2))
-    if "joints2d" in results:
-        j = np.asarray(results["joints2d"], np.float64)[..., :2]  # crop-normalised [-1, 1] → frame pixels
-        joints2d_px = squares[:, None, :2] + j * squares[:, None, 2:3] / 2.0
+    j = np.asarray(results["joints2d"], np.float64)[..., :2]  # crop-normalised [-1, 1] → frame pixels
+    joints2d_px = squares[:, None, :2] + j * squares[:, None, 2:3] / 2.0
     return FramePlacement(squares=squares, joints2d_px=joints2d_px,
                           transl=person_translations(cam, squares, principal, focal),
                           render_transl=person_translations(cam, squares, render_principal(w, h), FOCAL_PX),

@@ -86,12 +86,11 @@ class ResultWriter:
         t_cap = f.t_capture - self.t0
         t_out = (packet.t_output or f.t_capture) - self.t0
         tracks = []
-        if packet.results and packet.placement is not None:
-            place = packet.placement
-            values = {**packet.results, "transl": place.transl, "square": place.squares, "joints2d_px": place.joints2d_px}
+        if packet.results is not None:
+            values = packet.results.arrays()
             if self.layout is None:
                 self._write_layout(values)
-            for i, tid in enumerate(packet.inputs.ids):
+            for i, tid in enumerate(packet.results.ids):
                 head = np.array([f.index, t_cap, t_out], np.float32)
                 body = [values[k][i].astype(np.float32).ravel() for k in self.keys]
                 record = np.concatenate([head, *body])
@@ -140,13 +139,14 @@ class VideoRecorder:
             h, w = img.shape[:2]
             self.size = (w, h)
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-        for i, person in enumerate(packet.people):
+        rows = {tid: i for i, tid in enumerate(packet.results.ids)} if packet.results is not None else {}
+        for person in packet.people:
             colour = bgr255(person.id)  # the same colour per id as the views
             x0, y0, x1, y1 = (int(v) for v in person.track.box)
             cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
             cv2.putText(img, f"#{person.id}", (x0, max(15, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
-            if packet.placement is not None:
-                for x, y in packet.placement.joints2d_px[i][:25]:
+            if person.id in rows:
+                for x, y in packet.results.placement.joints2d_px[rows[person.id]][:25]:
                     cv2.circle(img, (int(x), int(y)), 3, colour, -1)
         if (img.shape[1], img.shape[0]) != self.size:  # the source changed resolution: keep the file's size
             img = cv2.resize(img, self.size)

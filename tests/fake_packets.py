@@ -13,6 +13,7 @@ from realtime.detection.tracker import Track, crop_box
 from realtime.person_inputs import CROP_SCALE, FrameInputs, crop_matrix
 from realtime.pipeline import Packet
 from realtime.placement import place_people
+from realtime.results import FrameResults
 from realtime.sources import Frame
 
 FRAME_W, FRAME_H, CROP = 320, 240, 64
@@ -21,7 +22,7 @@ FRAME_W, FRAME_H, CROP = 320, 240, 64
 def make_packets(n_frames: int = 8, ids: Sequence[int] = (0, 3), seed: int = 0, fps: float = 30.0,
                  absent: Optional[dict[int, set[int]]] = None, t_start: float = 1000.0) -> list[Packet]:
     """``n_frames`` packets; ``absent[track] = {frame indices}`` where that track is not seen. The true
-    rotations are kept in ``packet.results["rotmat"]`` (B, 24, 3, 3) as the engine returns them; the placement
+    rotations are kept in ``packet.results.rotmat`` (B, 24, 3, 3) as the engine returns them; the placement
     is the inference stage's (``realtime.placement``)."""
     rng = np.random.default_rng(seed)
     absent = absent or {}
@@ -45,11 +46,12 @@ def make_packets(n_frames: int = 8, ids: Sequence[int] = (0, 3), seed: int = 0, 
             betas = rng.normal(size=(b, 10))
             cam = np.stack([rng.uniform(0.6, 1.2, b), rng.uniform(-0.2, 0.2, b), rng.uniform(-0.2, 0.2, b)], 1)
             joints3d = rng.normal(scale=0.4, size=(b, 49, 3))
-            packet.results = {k2: v.astype(np.float32) for k2, v in {
+            outputs = {k2: v.astype(np.float32) for k2, v in {
                 "theta": np.concatenate([rot6d, betas, cam], 1), "rotmat": rot, "betas": betas, "cam": cam,
+                "vertices": np.repeat(joints3d, 2, axis=1),
                 "joints3d": joints3d, "joints2d": cam[:, None, :1] * (joints3d[..., :2] + cam[:, None, 1:]),
             }.items()}
-            packet.placement = place_people(packet.results, packet.inputs.matrices, CROP, (FRAME_W, FRAME_H))
+            packet.results = FrameResults.from_outputs(here, outputs, place_people(outputs, packet.inputs.matrices, CROP, (FRAME_W, FRAME_H)))
         packet.t_output = t + 0.03
         packets.append(packet)
     return packets

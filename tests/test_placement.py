@@ -13,6 +13,7 @@ from realtime.frame_camera import person_translations
 from realtime.recording import ResultWriter, read_track
 from realtime.person_inputs import FrameInputs, crop_matrix
 from realtime.placement import place_people
+from realtime.results import FrameResults
 from realtime.publish.websocket import frame_message
 from realtime.skeleton import CAMERA_TO_WORLD, frame_focal, load_rest_body
 
@@ -30,21 +31,21 @@ def _seen_with(crop_scale: float) -> list:
         z = TRUE_T[2]
         cam = np.array([[2 * f / (z * square[2]), TRUE_T[0] - (square[0] - principal[0]) * z / f,
                          TRUE_T[1] - (square[1] - principal[1]) * z / f]])
-        res = p.results
+        res = p.results.arrays()
         res["cam"] = cam.astype(np.float32)
         res["theta"][:, -3:] = res["cam"]
         res["joints2d"] = (cam[:, None, :1] * (res["joints3d"][..., :2] + cam[:, None, 1:])).astype(np.float32)
-        p.placement = place_people(res, p.inputs.matrices, CROP, (FRAME_W, FRAME_H))
+        p.results = FrameResults.from_outputs([0], res, place_people(res, p.inputs.matrices, CROP, (FRAME_W, FRAME_H)))
     return packets
 
 
 def test_placement_matches_the_frame_camera_and_the_crops_own_mapping():
     (p, *_) = _seen_with(1.4)
-    place = p.placement
+    place = p.results.placement
     np.testing.assert_allclose(place.transl[0], TRUE_T, atol=1e-4)
-    np.testing.assert_allclose(place.joints2d_px[0], p.inputs.to_frame(0, p.results["joints2d"][0]), atol=1e-3)
+    np.testing.assert_allclose(place.joints2d_px[0], p.inputs.to_frame(0, p.results.joints2d[0]), atol=1e-3)
     sq = place.squares
-    np.testing.assert_allclose(place.render_transl, person_translations(p.results["cam"], sq, (FRAME_W / 2 - 0.5, FRAME_H / 2 - 0.5), 5000.0))
+    np.testing.assert_allclose(place.render_transl, person_translations(p.results.cam, sq, (FRAME_W / 2 - 0.5, FRAME_H / 2 - 0.5), 5000.0))
 
 
 @pytest.mark.parametrize("other_scale", [1.0, 1.6])
@@ -63,7 +64,7 @@ def test_another_crop_scale_does_not_move_the_exported_or_streamed_person(tmp_pa
         np.testing.assert_allclose(bvh.root_positions, np.tile(CAMERA_TO_WORLD @ (rest[0] + TRUE_T), (len(packets), 1)), atol=1e-4)
         roots[scale] = bvh.root_positions
         streamed[scale] = np.array([frame_message(p, 0.0)["people"][0]["transl"] for p in packets])
-        pixels[scale] = np.stack([p.placement.joints2d_px[0] for p in packets])
+        pixels[scale] = np.stack([p.results.placement.joints2d_px[0] for p in packets])
     np.testing.assert_allclose(roots[1.2], roots[other_scale], atol=1e-4)
     np.testing.assert_allclose(streamed[1.2], streamed[other_scale], atol=1e-4)
     np.testing.assert_allclose(streamed[1.2], np.tile(TRUE_T, (len(streamed[1.2]), 1)), atol=1e-4)

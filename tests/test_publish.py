@@ -201,7 +201,7 @@ def test_vmc_sends_the_lowest_id_as_unity_bones(udp):
         pub.write(p)
     pub.close()
     frames = [_bundle(udp) for _ in packets]
-    offsets, _ = _rest_offsets(packets[0].results["betas"][packets[0].ids.index(2)])  # the bones keep the first β
+    offsets, _ = _rest_offsets(packets[0].results.betas[packets[0].ids.index(2)])  # the bones keep the first β
     nobody = frames[1]
     assert [a for a, _ in nobody] == ["/VMC/Ext/OK", "/VMC/Ext/T"] and nobody[0][1] == [1, 3, 0, 0]
     for k in (0, 2):
@@ -212,7 +212,7 @@ def test_vmc_sends_the_lowest_id_as_unity_bones(udp):
         bones = {args[0]: np.array(args[1:]) for addr, args in msgs[3:] if addr == "/VMC/Ext/Bone/Pos"}
         assert len(msgs) == 3 + 22 and set(bones) == set(UNITY_BONES.values())
         i = packets[k].ids.index(2)  # lowest id
-        rot = _rot6d(packets[k].results["theta"][i])
+        rot = _rot6d(packets[k].results.theta[i])
         rot[0] = C @ rot[0]
         for j, name in UNITY_BONES.items():
             got = Rotation.from_quat(bones[name][3:]).as_matrix()
@@ -231,11 +231,11 @@ def test_vmc_follows_a_chosen_track_and_moves_the_root(udp):
     for p in packets:
         pub.write(p)
     pub.close()
-    offsets, j0 = _rest_offsets(packets[0].results["betas"][packets[0].ids.index(4)])  # the track's first β
+    offsets, j0 = _rest_offsets(packets[0].results.betas[packets[0].ids.index(4)])  # the track's first β
     for p in packets:
         msgs = dict((a, args) for a, args in _bundle(udp) if a != "/VMC/Ext/Bone/Pos")
         i = p.ids.index(4)
-        t_cam = _translation(p.results["cam"][i].astype(np.float64), p.people[i].track.box)
+        t_cam = _translation(p.results.cam[i].astype(np.float64), p.people[i].track.box)
         pelvis_world = C @ (j0 + t_cam)
         assert np.allclose(msgs["/VMC/Ext/Root/Pos"][1:4], M @ (pelvis_world - offsets[0]), atol=1e-4)
 

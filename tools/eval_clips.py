@@ -52,15 +52,17 @@ class Collector:
         self.tracks: dict[int, dict[str, list]] = {}
 
     def write(self, packet) -> None:
-        if not packet.results or packet.placement is None:
+        res = packet.results
+        if res is None:
             return
-        for i, person in enumerate(packet.people):
+        for person in packet.people:
             lm = person.landmarks
-            if lm is None or lm.world is None:
+            if lm is None or lm.world is None or person.id not in res.ids:
                 continue
+            i = res.ids.index(person.id)
             t = self.tracks.setdefault(person.id, {k: [] for k in ("ours2d", "ours3d", "mp2d", "mpvis", "mp3d", "frame")})
-            t["ours2d"].append(packet.placement.joints2d_px[i][OURS_SPIN49])
-            j3 = packet.results["joints3d"][i]
+            t["ours2d"].append(res.placement.joints2d_px[i][OURS_SPIN49])
+            j3 = res.joints3d[i]
             t["ours3d"].append(j3[OURS_SPIN49] - j3[list(OURS_HIPS)].mean(0))
             t["mp2d"].append(lm.xy.astype(np.float64))
             t["mpvis"].append(lm.visibility[MEDIAPIPE] > 0.5)

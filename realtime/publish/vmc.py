@@ -92,7 +92,7 @@ class VMCPublisher:
     """A :class:`realtime.pipeline.Sink` sending one person per frame to ``host:port`` (UDP).
 
     ``person``: the track id to follow (default: the lowest id in each frame). ``root_motion``: move the
-    root with the person's translation in the frame camera's world (``packet.placement``; off: the avatar
+    root with the person's translation in the frame camera's world (``packet.results.placement``; off: the avatar
     stays in place and only turns). ``body_path``: the body model (open-body ``.npz``) whose rest skeleton
     gives the bone offsets (default: the embedded open body).
     """
@@ -129,18 +129,17 @@ class VMCPublisher:
         for tid in packet.lost:  # ended tracks: forget their bones
             self._bodies.pop(tid, None)
         res = packet.results
-        ids = (list(packet.inputs.ids) if packet.inputs is not None else packet.ids) if res else []
-        i = self._pick(ids) if res and "theta" in res else None
+        i = self._pick(res.ids) if res is not None else None
         rot, offsets, root = None, np.zeros((24, 3)), np.zeros(3)
         if i is not None:
-            tid = int(ids[i])
-            rot = theta_rotations(res["theta"][i])
+            person = res.person(i)
+            rot = theta_rotations(person.theta)
             rot[0] = CAMERA_TO_WORLD @ rot[0]
-            if tid not in self._bodies:
-                self._bodies[tid] = self._bones(res["betas"][i])
-            offsets, j0 = self._bodies[tid]
-            if self.root_motion and packet.placement is not None:
-                t_cam = packet.placement.transl[i]
+            if person.id not in self._bodies:
+                self._bodies[person.id] = self._bones(person.betas)
+            offsets, j0 = self._bodies[person.id]
+            if self.root_motion:
+                t_cam = person.transl
                 # the pelvis in the world is CAMERA_TO_WORLD (J0 + T); the root carries all but the Hips' offset.
                 root = CAMERA_TO_WORLD @ (j0 + t_cam) - offsets[0]
         try:

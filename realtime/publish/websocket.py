@@ -38,7 +38,6 @@ from ..skeleton import (
     SMPL_PARENTS,
     matrix_to_axis_angle,
     matrix_to_quat,
-    theta_rotations,
 )
 
 __all__ = ["WebSocketPublisher", "frame_message", "hello_message"]
@@ -68,18 +67,15 @@ def frame_message(packet: Packet, t0: float) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "frame", "frame": int(f.index), "t_capture": round(f.t_capture - t0, DECIMALS),
                            "t_output": round((packet.t_output or f.t_capture) - t0, DECIMALS), "people": []}
     res = packet.results
-    if not res or "theta" not in res:
+    if res is None:
         return msg
-    ids = list(packet.inputs.ids) if packet.inputs is not None else packet.ids
-    rot = res["rotmat"].reshape(-1, 24, 3, 3) if "rotmat" in res else theta_rotations(res["theta"])
+    rot = res.rotmat.reshape(-1, 24, 3, 3)
     aa, quat = matrix_to_axis_angle(rot), matrix_to_quat(rot)
-    transl: Optional[np.ndarray] = packet.placement.transl if packet.placement is not None else None
-    for i, tid in enumerate(ids):
+    for i, tid in enumerate(res.ids):
         msg["people"].append({
-            "id": int(tid), "pose_aa": _list(aa[i].ravel()), "pose_quat": _list(quat[i].ravel()),
-            "betas": _list(res["betas"][i]), "cam": _list(res["cam"][i]),
-            "transl": None if transl is None else _list(transl[i]),
-            "joints3d": _list(res["joints3d"][i]) if "joints3d" in res else None,
+            "id": tid, "pose_aa": _list(aa[i].ravel()), "pose_quat": _list(quat[i].ravel()),
+            "betas": _list(res.betas[i]), "cam": _list(res.cam[i]), "transl": _list(res.placement.transl[i]),
+            "joints3d": _list(res.joints3d[i]),
         })
     return msg
 

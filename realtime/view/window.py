@@ -31,14 +31,15 @@ def display_available() -> bool:
 
 
 def person_meshes(packet) -> list[PersonMesh]:
-    """The people of a finished packet with their vertices, where they stand (``packet.placement``) and boxes."""
-    if not packet.results or packet.inputs is None or "vertices" not in packet.results or packet.placement is None:
+    """The people of a finished packet with their vertices, where they stand (``realtime.placement``) and boxes."""
+    res = packet.results
+    if res is None:
         return []
-    place = packet.placement
+    place = res.placement
     boxes = {p.id: p.track.box for p in packet.people}
-    return [PersonMesh(int(tid), packet.results["vertices"][i].astype(np.float64), place.transl[i], place.render_transl[i],
+    return [PersonMesh(tid, res.vertices[i].astype(np.float64), place.transl[i], place.render_transl[i],
                        np.asarray(boxes.get(tid, (0, 0, 0, 0)), np.float64))
-            for i, tid in enumerate(packet.inputs.ids)]
+            for i, tid in enumerate(res.ids)]
 
 
 class LiveView:
