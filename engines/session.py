@@ -22,6 +22,8 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from training.preprocessing import imagenet_normalise
+
 from .backends.base import GraphRunner, LatencyLog
 from .manifest import BundleError, GraphSpec, Manifest, TensorSpec, read_manifest
 
@@ -37,10 +39,8 @@ PathLike = Union[str, Path]
 
 
 def normalise_rgb(crops: np.ndarray, manifest: Manifest) -> np.ndarray:
-    """uint8 RGB crops ``(B, S, S, 3)`` → the ``rgb`` input ``(B, 3, S, S)`` float32, ImageNet-normalised."""
-    x = crops.astype(np.float32) * (1.0 / 255.0)
-    x = (x - np.asarray(manifest.rgb_mean, np.float32)) / np.asarray(manifest.rgb_std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    """uint8 RGB crops ``(B, S, S, 3)`` → the ``rgb`` input ``(B, 3, S, S)`` float32, normalised as the manifest says."""
+    return imagenet_normalise(crops, manifest.rgb_mean, manifest.rgb_std)
 
 
 def choose_backend(requested: str, manifest: Manifest) -> tuple[str, str]:

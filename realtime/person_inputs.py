@@ -26,6 +26,7 @@ import numpy as np
 
 from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
 from training.landmark_smoothing import LandmarkSmoother
+from training.preprocessing import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalise
 
 from .detection import PersonPose, crop_box
 
@@ -33,8 +34,6 @@ __all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs", "crop_matrix"]
 
 #: VIBE's crop: the person box's longer side × this.
 CROP_SCALE = 1.2
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def crop_matrix(cx: float, cy: float, side: float, out: int) -> np.ndarray:
@@ -68,10 +67,12 @@ class PersonInputs:
 
     def __init__(self, crop_size: int, streams: Sequence[str] = ("rgb", "flow", "keypoints"),
                  flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE, rgb_input: str = "crops",
-                 smoothing: Optional[tuple[float, float]] = None) -> None:
+                 smoothing: Optional[tuple[float, float]] = None, rgb_mean: Sequence[float] = tuple(IMAGENET_MEAN),
+                 rgb_std: Sequence[float] = tuple(IMAGENET_STD)) -> None:
         if rgb_input not in ("crops", "blazepose"):
             raise ValueError(f"rgb_input must be 'crops' or 'blazepose', got {rgb_input!r}")
         self.crop_size, self.streams, self.scale, self.rgb_input = crop_size, tuple(streams), scale, rgb_input
+        self.rgb_mean, self.rgb_std = tuple(rgb_mean), tuple(rgb_std)  # the bundle's (manifest), ImageNet's by default
         #: 1€ filters on the landmarks, per track ((min_cutoff Hz, beta); None or min_cutoff 0 = raw landmarks)
         self.smoother = LandmarkSmoother(*smoothing) if smoothing and smoothing[0] > 0 else None
         self.provider = None
@@ -87,7 +88,7 @@ class PersonInputs:
         """The builder a bundle's ``frame_encoder`` needs (:class:`engines.manifest.Manifest`: crop size,
         streams, flow provider, what the ``rgb`` input holds); ``smoothing``: see ``__init__``."""
         return cls(manifest.crop_size, manifest.streams, flow_provider or manifest.flow_provider, scale, manifest.rgb_input,
-                   smoothing)
+                   smoothing, manifest.rgb_mean, manifest.rgb_std)
 
     def build(self, frame_bgr: np.ndarray, people: Sequence[PersonPose], time_s: Optional[float] = None) -> FrameInputs:
         """The inputs for these people in this frame; ``time_s`` (seconds) paces the landmark smoothing."""
@@ -119,8 +120,7 @@ class PersonInputs:
         if "rgb" in self.streams and self.rgb_input == "blazepose":
             inputs["rgb"] = np.stack(blaze) if blaze else np.zeros((0, NUM_LANDMARKS, len(CHANNELS)), np.float32)
         elif "rgb" in self.streams:
-            x = (crops_arr.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-            inputs["rgb"] = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+            inputs["rgb"] = imagenet_normalise(crops_arr, self.rgb_mean, self.rgb_std)
         if "flow" in self.streams:
             inputs["flow"] = np.stack(flows).astype(np.float32) if flows else np.zeros((0, 2, s, s), np.float32)
         if "keypoints" in self.streams:

@@ -17,7 +17,7 @@ from training.data import (
     segment_bounds,
     write_vibe_db,
 )
-from training.data.crops import IMAGENET_MEAN, IMAGENET_STD
+from training.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 J = 49
 

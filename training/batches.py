@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .data.crops import normalise_keypoints
+from .preprocessing import normalise_keypoints
 
 __all__ = [
     "BatchError",

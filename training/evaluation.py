@@ -31,7 +31,7 @@ import torch
 from .blazepose_input import shard_features
 from .landmark_smoothing import smooth_features
 from .pose_smoothing import smooth_sequence
-from .data.crops import imagenet_normalise, normalise_keypoints
+from .preprocessing import imagenet_normalise, normalise_keypoints
 from .data.vibe_format import read_vibe_db, validate_vibe_db
 from .data.windows import segment_bounds
 from .metrics import LSP14_PELVIS, accel_error, mpjpe, pa_mpjpe, pve

@@ -799,7 +799,7 @@ def _overlay_figure(batch: Mapping[str, torch.Tensor], pred: Mapping[str, torch.
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .data.crops import IMAGENET_MEAN, IMAGENET_STD
+    from .preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
     t = batch["kp2d"].shape[1] // 2
     gt = batch["kp2d"][0, t].float().cpu().numpy()

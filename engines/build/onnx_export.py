@@ -195,7 +195,7 @@ def export_bundle(
     """
     from training.body.joint_sets import JOINT_SETS  # noqa: F401  (fail early if training is broken)
     from training.checkpoint import load_checkpoint, model_from_checkpoint
-    from training.model.streams import IMAGENET_MEAN, IMAGENET_STD
+    from training.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
     say = progress or (lambda msg: None)
     out = Path(out)
@@ -244,8 +244,8 @@ def export_bundle(
         window=cfg.input.seq_len,
         max_persons=max_persons,
         streams=list(model.stream_names),
-        rgb_mean=list(IMAGENET_MEAN),
-        rgb_std=list(IMAGENET_STD),
+        rgb_mean=[float(v) for v in IMAGENET_MEAN],
+        rgb_std=[float(v) for v in IMAGENET_STD],
         graphs=graphs,
         files=files,
         versions=_versions(),

@@ -10,7 +10,7 @@
 """
 
 from .amass import AmassMotionDataset, MotionWindows, body_pose_6d_from_axis_angle, library_motion_windows, list_amass_files, load_amass_npz, resample_rotations
-from .crops import crop_image, crop_square, normalise_keypoints
+from ..preprocessing import crop_image, crop_square, normalise_keypoints
 from .mixing import MixedBatchSampler, MixedDataset, batch_counts, build_mixed_loader, collate
 from .vibe_format import NUM_KEYPOINTS, VibeDbError, find_vibe_db, read_vibe_db, validate_vibe_db, write_vibe_db
 from .video_dataset import VibeWindowDataset

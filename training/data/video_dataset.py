@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .crops import crop_image, imagenet_normalise, normalise_keypoints
+from ..preprocessing import crop_image, imagenet_normalise, normalise_keypoints
 from .vibe_format import NUM_KEYPOINTS, read_vibe_db, validate_vibe_db
 from .windows import make_windows, resolve_stride
 

@@ -27,13 +27,13 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = [
     "FlowProvider", "DISFlow", "FarnebackFlow", "LearnedFlow", "make_provider", "PROVIDER_NAMES",
     "denormalise_imagenet", "normalise_imagenet", "sequence_flow", "default_learned_path",
 ]
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

@@ -23,6 +23,8 @@ from torch import Tensor, nn
 from torchvision import models
 
 from ..config.schema import ImageStreamConfig, KeypointStreamConfig, ModelConfig
+from ..preprocessing import IMAGENET_MEAN as _MEAN
+from ..preprocessing import IMAGENET_STD as _STD
 
 __all__ = [
     "BLAZEPOSE",
@@ -43,8 +45,8 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 
 #: ImageNet statistics the V-CNN's RGB input is normalised with (``(x - mean) / std`` on [0, 1] pixels).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN = tuple(float(v) for v in _MEAN)
+IMAGENET_STD = tuple(float(v) for v in _STD)
 
 #: Smallest crop side a backbone accepts (its total stride is 32).
 MIN_CROP = 32

@@ -46,6 +46,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..blazepose_input import shard_features
+from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from .generator import KP_SETS, SyntheticConfig, SyntheticGenerator
 from .motion import MotionSource
 
@@ -54,8 +55,6 @@ __all__ = [
     "write_shards", "encode_clip", "decode_clip", "FORMAT", "FORMAT_VERSION",
 ]
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 #: Arrays that carry BlazePose's outputs (MediaPipe in the loop) start with this.
 MP_PREFIX = "mp_"
 FORMAT = "dtsvibe-synthetic"

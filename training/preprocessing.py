@@ -1,4 +1,5 @@
-"""Square person crops around a bbox and the matching keypoint normalisation.
+"""Preprocessing shared by training, the generator and the live app (torch-free): the image normalisation
+the image streams expect, square person crops around a bbox and the matching keypoint normalisation.
 
 A bbox ``(cx, cy, w, h)`` (pixels) gives a square crop of side ``scale · max(w, h)`` centred on
 ``(cx, cy)`` (VIBE: square boxes, ``scale`` = 1.2). The crop is resampled to ``size × size``; parts
@@ -71,7 +72,8 @@ def normalise_keypoints(kp: np.ndarray, bbox: np.ndarray, scale: float = 1.2) ->
     return out
 
 
-def imagenet_normalise(rgb_uint8: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) uint8 RGB → (..., 3, H, W) float32, ImageNet-normalised."""
-    x = (rgb_uint8.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+def imagenet_normalise(rgb_uint8: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """(..., H, W, 3) uint8 RGB → (..., 3, H, W) float32, normalised with ``mean``/``std`` of RGB in [0, 1]
+    (ImageNet's unless a bundle's manifest says otherwise)."""
+    x = (rgb_uint8.astype(np.float32) * (1.0 / 255.0) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(np.moveaxis(x, -1, -3))
