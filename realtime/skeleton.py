@@ -27,6 +27,9 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from training.body.joint_sets import SMPL_JOINTS, SMPL_PARENTS
+from training.body.model_file import OPEN_BODY_PATH, BodyModelFileError, load_body_file
+
 from .frame_camera import person_translations
 
 __all__ = [
@@ -45,17 +48,10 @@ __all__ = [
     "theta_rotations",
 ]
 
-SMPL_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hand", "right_hand",
-)
-SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+SMPL_JOINT_NAMES: tuple[str, ...] = SMPL_JOINTS  # the training package's tables: one definition for both sides
 NUM_JOINTS = 24
 CAMERA_TO_WORLD = np.diag([1.0, -1.0, -1.0])
 DEFAULT_FOV_DEG = 60.0
-OPEN_BODY_PATH = Path(__file__).resolve().parents[1] / "training" / "body" / "assets" / "open_body.npz"
 
 
 def rot6d_to_matrix(x: np.ndarray) -> np.ndarray:
@@ -139,15 +135,16 @@ class RestBody:
 
 @lru_cache(maxsize=4)
 def load_rest_body(path: Optional[str] = None) -> RestBody:
-    """Read an open-body format ``.npz`` (``training/body/model_file.py``; default: the embedded open body)."""
+    """The rest data of a body file (``training.body.model_file``'s reader, numpy only: the open-body ``.npz`` or
+    official SMPL; default: the embedded open body). ``FileNotFoundError`` / ``ValueError`` in one line."""
     p = Path(path) if path else OPEN_BODY_PATH
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: body model file not found (an open-body format .npz is expected)")
-    with np.load(p, allow_pickle=False) as d:
-        missing = [k for k in ("v_template", "shapedirs", "J_regressor", "weights", "faces", "parents") if k not in d.files]
-        if missing:
-            raise ValueError(f"{p}: not an open-body format .npz (missing {', '.join(missing)})")
-        parents = tuple(int(v) for v in d["parents"])
-        if parents != SMPL_PARENTS:
-            raise ValueError(f"{p}: kinematic tree {parents} is not SMPL's 24-joint tree")
-        return RestBody(d["v_template"], d["shapedirs"], d["J_regressor"], d["weights"], d["faces"].astype(np.int64), parents)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: body model file not found (an open-body format .npz or SMPL .pkl is expected)")
+    try:
+        d = load_body_file(p)
+    except BodyModelFileError as exc:
+        raise ValueError(str(exc)) from None
+    parents = tuple(int(v) for v in d.parents)
+    if parents != SMPL_PARENTS:
+        raise ValueError(f"{p}: kinematic tree {parents} is not SMPL's 24-joint tree")
+    return RestBody(d.v_template, d.shapedirs, d.j_regressor, d.weights, d.faces.astype(np.int64), parents)

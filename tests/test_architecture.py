@@ -42,7 +42,7 @@ def test_live_app_modules_do_not_import_torch():
     code = (
         "import sys, realtime, realtime.config, realtime.cli, realtime.view.offscreen, realtime.detection, engines, engines.session, engines.manifest,"
         " engines.gpu, engines.defaults, engines.backends.onnxruntime_backend, engines.backends.tensorrt_backend, realtime.person_inputs,"
-        " training.config;"
+        " training.config, training.body, training.preprocessing, realtime.skeleton;"
         "bad = [m for m in ('torch', 'torchvision') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -79,3 +79,13 @@ def test_engine_runtime_and_live_app_run_with_torch_and_the_build_side_blocked()
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "ran" in res.stdout, res.stdout + res.stderr
+
+
+def test_the_live_app_reads_the_training_packages_joint_tables_and_body_file():
+    """One definition of the SMPL joint tree and one body-file reader serve both sides."""
+    from realtime import skeleton
+    from training.body import SMPL_JOINTS, SMPL_PARENTS, load_open_body
+
+    assert skeleton.SMPL_JOINT_NAMES is SMPL_JOINTS and skeleton.SMPL_PARENTS is SMPL_PARENTS
+    rest, data = skeleton.load_rest_body(), load_open_body()
+    assert (rest.v_template == data.v_template).all() and (rest.j_regressor == data.j_regressor).all()
