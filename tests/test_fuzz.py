@@ -879,8 +879,7 @@ def test_checkpoint_regressions(tmp_path):
 
 # -- the pseudo-label writer's inputs ------------------------------------------------------------------------
 cv2 = pytest.importorskip("cv2")
-sys.path.insert(0, str(ROOT / "tools"))
-import pseudo_label  # noqa: E402
+from tools import pseudo_label  # noqa: E402
 
 
 class _FakeDetector:

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import pseudo_label  # noqa: E402
+from tools import pseudo_label  # noqa: E402
 
 from training.body.joint_sets import MEDIAPIPE_LANDMARKS, joint_set  # noqa: E402
 

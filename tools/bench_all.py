@@ -36,10 +36,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
 
-from bench_report import environment, latencies  # noqa: E402
+from tools.bench_report import environment, latencies
 
 ANCHORS = """| alternative | figure | where it comes from |
 |---|---|---|

@@ -15,13 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
+import torch
 
-from bench_report import environment, report  # noqa: E402
-from training.body import BodyModel  # noqa: E402
+from tools.bench_report import environment, report
+from training.body import BodyModel
 
 
 def time_forward(body: BodyModel, batch: int, repeats: int, device: str) -> dict[str, float]:

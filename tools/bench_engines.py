@@ -19,19 +19,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from bench_report import environment, latencies, report  # noqa: E402
-from engines import EngineSession  # noqa: E402
-from engines.build.onnx_export import example_inputs, export_bundle  # noqa: E402
-from engines.gpu import tensorrt_unavailable  # noqa: E402
-from training.checkpoint import save_checkpoint  # noqa: E402
-from training.config import load_model_config  # noqa: E402
-from training.model import build_model  # noqa: E402
+from tools.bench_report import environment, latencies, report
+from engines import EngineSession
+from engines.build.onnx_export import example_inputs, export_bundle
+from engines.gpu import tensorrt_unavailable
+from training.checkpoint import save_checkpoint
+from training.config import load_model_config
+from training.model import build_model
 
 OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
 
@@ -44,7 +42,7 @@ def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, bac
     model = build_model(cfg).eval()
     ckpt = save_checkpoint(workdir / f"{name}.pt", model, cfg)
     if "tensorrt" in backends:  # the ONNX graphs and their FP16 plans, as tools/build_engine.py makes them
-        from build_engine import main as build_engine
+        from tools.build_engine import main as build_engine
 
         if build_engine([str(ckpt), "--out", str(workdir / name), "--max-persons", str(max(batches))]) != 0:
             raise SystemExit(f"bench_engines: building the TensorRT plans of {name} failed")

@@ -27,13 +27,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import numpy as np
+from tqdm import tqdm
 
-from training.flow.providers import DISFlow, FarnebackFlow, LearnedFlow, normalise_imagenet  # noqa: E402
+from training.flow.providers import DISFlow, FarnebackFlow, LearnedFlow, normalise_imagenet
 
 
 def _median_ms(fn, reps: int) -> float:

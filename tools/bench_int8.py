@@ -29,14 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_live import lite_int8_bundle, paper_bundle  # noqa: E402
-from bench_report import environment, report  # noqa: E402
-from engines import EngineSession, read_manifest  # noqa: E402
-from engines.build.quantize import DEFAULT_MIN_COSINE, output_cosines  # noqa: E402
-from realtime.calibration import frame_encoder_samples  # noqa: E402
+from tools.bench_live import lite_int8_bundle, paper_bundle
+from tools.bench_report import environment, report
+from engines import EngineSession, read_manifest
+from engines.build.quantize import DEFAULT_MIN_COSINE, output_cosines
+from realtime.calibration import frame_encoder_samples
 
 SHARED = [Path(__file__).resolve().parents[2] / "shared" / "media", Path("/work/shared/media")]
 

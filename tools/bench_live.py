@@ -30,15 +30,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_report import environment, report  # noqa: E402
-from engines import read_manifest  # noqa: E402
-from realtime.graph import build_pipeline  # noqa: E402
-from realtime.config import load_live_config  # noqa: E402
-from realtime.sources import open_source  # noqa: E402
-from training.paths import CROPS_CHECKPOINT  # noqa: E402
+from tools.bench_report import environment, report
+from engines import read_manifest
+from realtime.graph import build_pipeline
+from realtime.config import load_live_config
+from realtime.sources import open_source
+from training.paths import CROPS_CHECKPOINT
 
 #: The issue's targets per scenario: (minimum live fps, maximum capture→output p50 ms or None).
 TARGETS = {"lite-1": (30.0, 80.0), "lite-3": (20.0, None), "paper-1": (10.0, None), "paper-1-int8": (10.0, None)}
@@ -93,7 +91,7 @@ def lite_int8_bundle(tmp: Path, gates_fp32: bool = True, name: str = "lite_int8"
     an INT8 frame encoder calibrated on the demo clip, as
     ``build_engine.py --int8`` makes it, but never refused: a benchmark measures the held-out cosine, it does
     not judge it. ``gates_fp32=False`` is the earlier recipe (squeeze-and-excitation gates in INT8 too)."""
-    import build_engine
+    from tools import build_engine
 
     from engines.build.quantize import quantize_graph
     from realtime.calibration import frame_encoder_samples

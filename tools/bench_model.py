@@ -23,14 +23,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
+import torch
 
-from bench_report import environment, latencies, report  # noqa: E402
-from training.config import load_model_config  # noqa: E402
-from training.model import build_model  # noqa: E402
+from tools.bench_report import environment, latencies, report
+from training.config import load_model_config
+from training.model import build_model
 
 OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
 

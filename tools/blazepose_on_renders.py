@@ -22,20 +22,18 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy.spatial.transform import Rotation  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
 
-from make_synthetic import blazepose_annotator  # noqa: E402
-from training.body import BodyModel  # noqa: E402
-from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
-from training.synthetic.geometry import norm_to_pixel  # noqa: E402
-from training.synthetic.motion_coverage import pose_flags  # noqa: E402
+from tools.make_synthetic import blazepose_annotator
+from training.body import BodyModel
+from training.synthetic import SyntheticConfig, SyntheticGenerator
+from training.synthetic.geometry import norm_to_pixel
+from training.synthetic.motion_coverage import pose_flags
 
 #: MediaPipe's limb landmarks: shoulders, elbows, wrists, hips, knees, ankles.
 LIMBS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]

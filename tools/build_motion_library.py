@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -30,13 +29,12 @@ import numpy as np
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from training.body import SMPL_JOINTS, SMPL_PARENTS, BodyModel  # noqa: E402
-from training.bvh import forward_kinematics, read_bvh  # noqa: E402
-from training.synthetic.motion_coverage import COVERAGE_LABELS, facing_away_share, pose_flags  # noqa: E402
-from training.synthetic.motion_library import MOTION_LIBRARY_PATH, load_motion_library  # noqa: E402
-from training.synthetic.retarget import (  # noqa: E402
+from training.body import SMPL_JOINTS, SMPL_PARENTS, BodyModel
+from training.bvh import forward_kinematics, read_bvh
+from training.synthetic.motion_coverage import COVERAGE_LABELS, facing_away_share, pose_flags
+from training.synthetic.motion_library import MOTION_LIBRARY_PATH, load_motion_library
+from training.synthetic.retarget import (
     MAJOR_JOINTS, SUBJECT_BETA_CLIP, SUBJECT_BETA_NORM, aligned_tpose_joints, body_joints, cmu_points, cmu_skeleton_rest,
     fit_subject_betas, joint_shape_basis, rest_joints, retarget_cmu, retarget_error, tpose_error,
 )

@@ -272,7 +272,6 @@ def build(out_path: Path, num_samples: int, num_fit: int, seed: int) -> dict:
     from anny.paths import get_anny_root_dir
     from anny.shape_distribution import SimpleShapeDistribution
 
-    sys.path.insert(0, str(REPO))
     from training.body.joint_sets import LANDMARK_NAMES, SMPL_JOINTS, SMPL_PARENTS
     from training.body.model_file import BodyModelData, save_body_file
 

@@ -44,9 +44,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from realtime.detection.runtime import (  # noqa: E402
+from realtime.detection.runtime import (
     CPU_LANDMARK_RUNTIME,
     LANDMARK_MODEL,
     LANDMARK_ONNX,

@@ -33,19 +33,17 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from tqdm import tqdm
 
-from blazepose_on_renders import CATEGORIES, categories  # noqa: E402
-from make_synthetic import blazepose_annotator  # noqa: E402
-from training.baselines import LIMBS12, LSP14_IN_SPIN49, MEDIAPIPE_LIMBS, fitted_lsp14, joint_errors  # noqa: E402
-from training.body import BodyModel  # noqa: E402
-from training.evaluation import HELDOUT_SEED  # noqa: E402
-from training.fitting import PosePrior  # noqa: E402
-from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
+from tools.blazepose_on_renders import CATEGORIES, categories
+from tools.make_synthetic import blazepose_annotator
+from training.baselines import LIMBS12, LSP14_IN_SPIN49, MEDIAPIPE_LIMBS, fitted_lsp14, joint_errors
+from training.body import BodyModel
+from training.evaluation import HELDOUT_SEED
+from training.fitting import PosePrior
+from training.synthetic import SyntheticConfig, SyntheticGenerator
 
 #: The 12 limb joints in LSP order (``training.baselines``): their spin49 indices (its GT24 part).
 SPIN49_LIMBS = [LSP14_IN_SPIN49[i] for i in LIMBS12]

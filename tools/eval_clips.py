@@ -30,13 +30,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from realtime.graph import build_pipeline  # noqa: E402
-from realtime.config import load_live_config  # noqa: E402
+from realtime.graph import build_pipeline
+from realtime.config import load_live_config
 
 MEDIA = ROOT.parent / "shared" / "media"
 #: The 12 limb joints in the same order in both sets: r/l shoulder, elbow, wrist, r/l hip, knee, ankle.

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realtime.export import export_bvh, export_glb  # noqa: E402
+from realtime.export import export_bvh, export_glb
 
 
 def _size(value: str) -> tuple[int, int]:

@@ -8,16 +8,14 @@ motion in :data:`training.synthetic.keyframed.KEYFRAMED_MOTIONS`, the first gene
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from tools.synthetic_sheet import sample_block, write_grid  # noqa: E402
-from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
-from training.synthetic.keyframed import KEYFRAMED_MOTIONS  # noqa: E402
+from tools.synthetic_sheet import sample_block, write_grid
+from training.synthetic import SyntheticConfig, SyntheticGenerator
+from training.synthetic.keyframed import KEYFRAMED_MOTIONS
 
 
 def main(argv=None) -> int:

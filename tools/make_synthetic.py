@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import torch
+from tqdm import tqdm
 
-from training.synthetic import SyntheticConfig, SyntheticGenerator, write_shards  # noqa: E402
-from training.synthetic.dataset import clip_to_sample, encode_clip  # noqa: E402
-from training.synthetic.motion import amass_motion_source  # noqa: E402
+from training.synthetic import SyntheticConfig, SyntheticGenerator, write_shards
+from training.synthetic.dataset import clip_to_sample, encode_clip
+from training.synthetic.motion import amass_motion_source
 
 
 def _config(args: argparse.Namespace) -> SyntheticConfig:

@@ -24,15 +24,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from engines import EngineSession  # noqa: E402
-from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector, PersonTracker  # noqa: E402
-from realtime.person_inputs import PersonInputs  # noqa: E402
+from engines import EngineSession
+from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector, PersonTracker
+from realtime.person_inputs import PersonInputs
 
 MEDIA = ROOT.parent / "shared" / "media"
 #: spin49 indices of the 12 limb joints: r/l shoulder, elbow, wrist, hip, knee, ankle (OpenPose order).
@@ -41,7 +39,7 @@ SHOULDERS, HIPS = (2, 5), (9, 12)
 
 
 def run_video(path: Path, session: EngineSession, start: int, max_frames: int, alpha: float, overlay: Path | None) -> dict:
-    from pseudo_label import spin49_from_mediapipe
+    from tools.pseudo_label import spin49_from_mediapipe
 
     pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(), PersonTracker(max_persons=session.manifest.max_persons))
     builder = PersonInputs.for_manifest(session.manifest)

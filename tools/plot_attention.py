@@ -17,14 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from training.config import ConfigError, load_model_config  # noqa: E402
-from training.model import build_model  # noqa: E402
-from training.model.streams import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from training.config import ConfigError, load_model_config
+from training.model import build_model
+from training.model.streams import IMAGENET_MEAN, IMAGENET_STD
 
 DEMO_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "taiji.mp4"
 

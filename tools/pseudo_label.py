@@ -47,10 +47,8 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from realtime.detection import (  # noqa: E402
+from realtime.detection import (
     LandmarkEstimator,
     Landmarks,
     MultiPersonPose,
@@ -58,7 +56,7 @@ from realtime.detection import (  # noqa: E402
     PersonTracker,
     crop_box,
 )
-from training.body.joint_sets import MEDIAPIPE_LANDMARKS, joint_set  # noqa: E402
+from training.body.joint_sets import MEDIAPIPE_LANDMARKS, joint_set
 
 #: Largest --crop-size accepted (a crop is crop_size² pixels in memory per person and frame).
 MAX_CROP_SIZE = 4096

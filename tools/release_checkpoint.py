@@ -13,11 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engines.defaults import DEFAULT_CHECKPOINT, ship_default_bundle  # noqa: E402
-from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, release_checkpoint  # noqa: E402
-from training.config import ConfigError  # noqa: E402
+from engines.defaults import DEFAULT_CHECKPOINT, ship_default_bundle
+from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, release_checkpoint
+from training.config import ConfigError
 
 
 def main(argv=None) -> int:

@@ -16,14 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import torch
+from tqdm import tqdm
 
-from realtime.view.offscreen import MeshItem, SnapshotRenderer, save_png  # noqa: E402
-from training.body import SMPL_JOINTS, BodyModel  # noqa: E402
+from realtime.view.offscreen import MeshItem, SnapshotRenderer, save_png
+from training.body import SMPL_JOINTS, BodyModel
 
 SKIN = (0.80, 0.62, 0.52)
 

@@ -12,17 +12,15 @@ clip; the black frame 0 has no flow), with the person mask outlined.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import numpy as np
+from tqdm import tqdm
 
-from training.body import SMPL_PARENTS  # noqa: E402
-from training.synthetic import SyntheticConfig, SyntheticGenerator  # noqa: E402
+from training.body import SMPL_PARENTS
+from training.synthetic import SyntheticConfig, SyntheticGenerator
 
 LEFT = (60, 200, 255)
 RIGHT = (255, 120, 60)

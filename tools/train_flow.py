@@ -20,9 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from training.flow.train import FlowTrainConfig, train_flow  # noqa: E402
+from training.flow.train import FlowTrainConfig, train_flow
 
 
 def main(argv=None) -> int:

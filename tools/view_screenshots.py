@@ -16,11 +16,10 @@ from pathlib import Path
 
 import cv2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realtime.graph import build_pipeline  # noqa: E402
-from realtime.config import load_live_config  # noqa: E402
-from realtime.view import LiveView  # noqa: E402
+from realtime.graph import build_pipeline
+from realtime.config import load_live_config
+from realtime.view import LiveView
 
 CLIPS = ("taiji.mp4", "single_person_portrait.mp4", "mmpose_demo.mp4")
 
