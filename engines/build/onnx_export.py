@@ -244,8 +244,8 @@ def export_bundle(
         window=cfg.input.seq_len,
         max_persons=max_persons,
         streams=list(model.stream_names),
-        rgb_mean=[float(v) for v in IMAGENET_MEAN],
-        rgb_std=[float(v) for v in IMAGENET_STD],
+        rgb_mean=[round(float(v), 6) for v in IMAGENET_MEAN],  # float32 constants, written as their decimals
+        rgb_std=[round(float(v), 6) for v in IMAGENET_STD],
         graphs=graphs,
         files=files,
         versions=_versions(),
