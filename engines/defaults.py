@@ -86,6 +86,13 @@ def _torch_available() -> bool:
         return False
 
 
+def relative_checkpoint(manifest, checkpoint: Path, bundle: Path):
+    """``manifest`` (``engines.manifest.Manifest``) with its checkpoint recorded relative to ``bundle``: what the
+    shipped bundle needs to find its checkpoint in any clone of the repository."""
+    manifest.checkpoint_path = os.path.relpath(Path(checkpoint).resolve(), Path(bundle).resolve())
+    return manifest
+
+
 def ship_default_bundle(checkpoint: Path = DEFAULT_CHECKPOINT, out: Path = SHIPPED_BUNDLE) -> Path:
     """Export ``checkpoint``'s bundle into the repository's ``engines/assets/lite_default`` (needs PyTorch).
 
@@ -95,8 +102,7 @@ def ship_default_bundle(checkpoint: Path = DEFAULT_CHECKPOINT, out: Path = SHIPP
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     manifest, _ = export_bundle(checkpoint, tmp, max_persons=SHIPPED_MAX_PERSONS)
-    manifest.checkpoint_path = os.path.relpath(Path(checkpoint).resolve(), out.resolve())
-    write_manifest(tmp, manifest)
+    write_manifest(tmp, relative_checkpoint(manifest, checkpoint, out))
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)
     return out

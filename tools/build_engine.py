@@ -78,6 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from tqdm import tqdm
 
     from engines.build.onnx_export import export_bundle
+    from engines.defaults import SHIPPED_BUNDLE, relative_checkpoint
     from engines.manifest import FileEntry, file_digest, write_manifest
     from engines.build.tensorrt_plan import PlanBuildError, build_plan
     from engines.gpu import tensorrt_unavailable
@@ -96,6 +97,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     bar.update(bar.total - bar.n)
     bar.close()
+    if out.resolve() == SHIPPED_BUNDLE.resolve():  # the repository's own bundle: found from any clone
+        write_manifest(out, relative_checkpoint(manifest, Path(args.checkpoint), out))
     rows = [(e.spec.name, e.spec.file, _size(out / e.spec.file), "fp32 (ONNX)", f"{e.seconds:.1f} s") for e in exported]
     why = "--onnx-only" if args.onnx_only else tensorrt_unavailable()
     if why:
