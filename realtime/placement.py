@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping
+
 import numpy as np
 
 from .frame_camera import FOCAL_PX, crop_squares, person_translations
@@ -34,15 +35,12 @@ def render_principal(width: int, height: int) -> tuple[float, float]:
 
 @dataclass
 class FramePlacement:
-    """One frame's people on the frame (module docstring); row ``i`` is ``packet.inputs.ids[i]``."""
+    """One frame's people on the frame (module docstring); row ``i`` is the results' ``ids[i]``."""
 
     squares: np.ndarray
     joints2d_px: np.ndarray
     transl: np.ndarray
     render_transl: np.ndarray
-    focal: float
-    principal: tuple[float, float]
-    frame_size: tuple[int, int]
 
 
 def place_people(results: Mapping[str, np.ndarray], matrices: np.ndarray, crop_size: int, frame_size: tuple[int, int],
@@ -54,10 +52,8 @@ def place_people(results: Mapping[str, np.ndarray], matrices: np.ndarray, crop_s
     principal = (w / 2.0, h / 2.0)  # in the crops' pixel convention (pixel edges: the frame spans 0 … w)
     squares = crop_squares(matrices, crop_size)
     cam = np.asarray(results["cam"], np.float64)
-    focal = frame_focal(w, fov_deg)
     j = np.asarray(results["joints2d"], np.float64)[..., :2]  # crop-normalised [-1, 1] → frame pixels
     joints2d_px = squares[:, None, :2] + j * squares[:, None, 2:3] / 2.0
     return FramePlacement(squares=squares, joints2d_px=joints2d_px,
-                          transl=person_translations(cam, squares, principal, focal),
-                          render_transl=person_translations(cam, squares, render_principal(w, h), FOCAL_PX),
-                          focal=focal, principal=principal, frame_size=(int(w), int(h)))
+                          transl=person_translations(cam, squares, principal, frame_focal(w, fov_deg)),
+                          render_transl=person_translations(cam, squares, render_principal(w, h), FOCAL_PX))

@@ -59,9 +59,6 @@ class FrameResults:
             raise KeyError(f"the engine's outputs lack {missing}; rebuild the bundle with tools/build_engine.py")
         return cls([int(i) for i in ids], *(np.asarray(outputs[k]) for k in cls.OUTPUTS), placement=placement)
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def arrays(self) -> dict[str, np.ndarray]:
         """Every per-person array by name: the model's outputs, then ``transl``, ``square``, ``joints2d_px``."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ids", "placement")}

@@ -36,6 +36,7 @@ import numpy as np
 
 from realtime.graph import build_pipeline
 from realtime.config import load_live_config
+from training.config import ConfigError
 
 MEDIA = ROOT.parent / "shared" / "media"
 #: The 12 limb joints in the same order in both sets: r/l shoulder, elbow, wrist, r/l hip, knee, ankle.
@@ -129,14 +130,15 @@ def contact_sheet(video: Path, out: Path, frames: int = 8, width: int = 1600) ->
     cv2.imwrite(str(out), cv2.resize(sheet, (width, int(sheet.shape[0] * scale)), interpolation=cv2.INTER_AREA))
 
 
-def evaluate(video: Path, bundle: str | None, max_frames: int, sheet: Path | None) -> dict:
+def evaluate(video: Path, bundle: str | None, max_frames: int, sheet: Path | None, settings: tuple[str, ...] = ()) -> dict:
+    """Scores of one clip; ``settings``: live-config overrides (``KEY=VALUE``), e.g. the filters' settings."""
     with tempfile.TemporaryDirectory(prefix="dtsvibe-eval-") as tmp:
         record = Path(tmp) / "overlay.mp4"
         overrides = [f"input.source={video}", "input.realtime=false", "view.view=overlay", "view.headless=true",
                      f"view.record={record}" if sheet else "view.view=none"]
         if bundle:
             overrides.append(f"engine.bundle={bundle}")
-        pipeline, _ = build_pipeline(load_live_config("default", overrides), max_frames, log=lambda m: None)
+        pipeline, _ = build_pipeline(load_live_config("default", [*settings, *overrides]), max_frames, log=lambda m: None)
         collector = Collector()
         pipeline.stages[-1].sinks.append(collector)
         pipeline.run()
@@ -152,6 +154,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-frames", type=int, default=300)
     p.add_argument("--out", default="out/eval_clips")
     p.add_argument("--no-sheets", action="store_true", help="skip the overlay contact sheets (faster)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a live-config key for the run, e.g. --set tracking.pose_beta=3 (repeatable)")
     args = p.parse_args(argv)
     videos = args.videos or sorted(MEDIA.glob("*.mp4"))
     if not videos:
@@ -165,7 +169,11 @@ def main(argv=None) -> int:
             print(f"eval_clips: error: {video} does not exist", file=sys.stderr)
             return 2
         sheet = None if args.no_sheets else out / f"{video.stem}_sheet.jpg"
-        r = {"clip": video.name, **evaluate(video, args.bundle, args.max_frames, sheet)}
+        try:
+            r = {"clip": video.name, **evaluate(video, args.bundle, args.max_frames, sheet, tuple(args.settings))}
+        except ConfigError as exc:  # a --set key or value the live config refuses
+            print(f"eval_clips: error: {exc}", file=sys.stderr)
+            return 2
         rows.append(r)
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"  {video.name}: PCK {fmt(r['pck'])}, spread {fmt(r['spread_ratio'])}, jitter {fmt(r['jitter_ratio'])} "

@@ -26,9 +26,9 @@ from .landmark_smoothing import DEFAULT_DT, _alpha
 __all__ = ["DEFAULT_POSE_BETA", "DEFAULT_POSE_MIN_CUTOFF", "PoseSmoother", "smooth_sequence"]
 
 #: The live app's default setting (``tracking.pose_min_cutoff``, ``tracking.pose_beta``): cutoff (Hz) of a
-#: still body, and its rise per metre per second of the fastest joint. Chosen on the shared real clips (150
-#: frames each, this session's default): the jitter ratio against MediaPipe's world landmarks went from
-#: 0.63–0.95 to 0.35–0.66, the joints held on average 11–19 mm behind the unfiltered ones.
+#: still body, and its rise per metre per second of the fastest joint. Chosen on the shared real clips against
+#: lag: ``python tools/eval_clips.py --max-frames 150 --no-sheets --set tracking.pose_min_cutoff=… --set
+#: tracking.pose_beta=…`` (the figures: ``training/checkpoints/README.md``).
 DEFAULT_POSE_MIN_CUTOFF, DEFAULT_POSE_BETA = 2.0, 2.0
 #: The speed's own low-pass cutoff (Hz).
 SPEED_CUTOFF = 1.0

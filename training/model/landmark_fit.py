@@ -55,9 +55,8 @@ TORSO_SMPL, TORSO_LANDMARKS = ((16, 17), (1, 2)), ((11, 12), (23, 24))
 #: Twist angles tried about the torso line: a coarse grid over the full turn, then a fine one about its best.
 TWIST_COARSE, TWIST_FINE = 72, 11
 #: A twist of φ costs TWIST_PRIOR · (1 − cos φ) · |line|² on top of the image error: where the image
-#: cannot tell facing (sideways, or one line unseen) the network's wins; a clear view overrules it. (1.0
-#: would stop short of a clear 70° turn; on the held-out generated benchmark the twist costs 0.3 mm PA-MPJPE
-#: against none, 1.0 would cost 0.1, and the real clips' 2D agreement is the same with both.)
+#: cannot tell facing (sideways, or one line unseen) the network's wins; a clear view overrules it (a
+#: weight of 1 would already stop short of a clearly seen 70° turn: see the torso test).
 TWIST_PRIOR = 0.25
 #: Lean, then twist, repeated: each changes what the other sees.
 TORSO_PASSES = 2
@@ -75,8 +74,8 @@ SIDE_SOFTNESS = 0.01
 #: swing it in depth; with this floor a bone is never quite flat (its image at most 0.5 % short).
 DEPTH_FLOOR = 0.1
 #: Fewer (weighted) landmarks than this, or a fitted scale more than this factor from the network's: keep the
-#: network's camera. (×2 kept the network's camera on most frames of the close-up gesture clip, whose
-#: shoulders then missed BlazePose's on one frame in five.)
+#: network's camera. (In close-ups the network's scale is often 2–3× off; a tighter bound keeps its camera
+#: there and the body then misses BlazePose's shoulders.)
 MIN_WEIGHT = 3.0
 MAX_SCALE_CHANGE = 4.0
 
@@ -161,6 +160,14 @@ def _roll(v: torch.Tensor, d: torch.Tensor, weight: torch.Tensor) -> torch.Tenso
     return _axis_angle_matrix(view_axis, angle)
 
 
+def _twist_cost(angle: torch.Tensor, axis: torch.Tensor, lines: torch.Tensor, want: torch.Tensor, weight: torch.Tensor,
+                prior: torch.Tensor) -> torch.Tensor:
+    """Cost ``(M, A)`` of twisting the body's ``lines (M, K, 3)`` by each ``angle (M, A)`` about ``axis (M, 3)``: the
+    weighted squared distance of their images to the landmarks' 2D ``want (M, K, 2)``, plus ``prior · (1 − cos)``."""
+    image = _about(axis, angle, lines)[..., :2]  # (M, A, K, 2): the lines' images at each angle
+    return (weight[:, None] * ((image - want[:, None]) ** 2).sum(-1)).sum(-1) + prior * (1 - torch.cos(angle))
+
+
 def fit_torso(rotmat: torch.Tensor, joints: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor,
               scale: torch.Tensor, strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The body turned about its pelvis onto BlazePose's torso (module docstring, step 2) → local rotations
@@ -186,17 +193,13 @@ def fit_torso(rotmat: torch.Tensor, joints: torch.Tensor, landmarks: torch.Tenso
         w = torch.cat([w_sho, w_hip], 1)  # (M, 2)
         prior = TWIST_PRIOR * (w * (lines ** 2).sum(-1)).sum(1, keepdim=True).clamp(min=1e-6)
 
-        def cost(angle: torch.Tensor, axis=axis, lines=lines, want=want, w=w, prior=prior) -> torch.Tensor:
-            image = _about(axis, angle, lines)[..., :2]  # (M, A, 2, 2): the lines' images at each angle
-            return (w[:, None] * ((image - want[:, None]) ** 2).sum(-1)).sum(-1) + prior * (1 - torch.cos(angle))
-
         coarse = torch.linspace(-torch.pi, torch.pi, TWIST_COARSE + 1, dtype=joints.dtype, device=joints.device)[:-1]
         coarse = coarse.expand(joints.shape[0], -1)
-        best = coarse.gather(1, cost(coarse).argmin(1, keepdim=True))
+        best = coarse.gather(1, _twist_cost(coarse, axis, lines, want, w, prior).argmin(1, keepdim=True))
         step = 2 * torch.pi / TWIST_COARSE
         fine_step = 2 * step / (TWIST_FINE - 1)
         fine = best + torch.linspace(-step, step, TWIST_FINE, dtype=joints.dtype, device=joints.device)[None]
-        c = cost(fine)
+        c = _twist_cost(fine, axis, lines, want, w, prior)
         i = c.argmin(1, keepdim=True).clamp(1, TWIST_FINE - 2)  # then the parabola through it and its neighbours:
         c_lo, c_mid, c_hi = c.gather(1, i - 1), c.gather(1, i), c.gather(1, i + 1)  # no grid steps in the output
         shift = (0.5 * (c_lo - c_hi) / (c_lo - 2 * c_mid + c_hi).clamp(min=1e-12)).clamp(-1, 1)
