@@ -24,7 +24,7 @@ FOCAL_PX = 5000.0
 
 
 def crop_squares(matrices: np.ndarray, crop_size: int) -> np.ndarray:
-    """``(B, 2, 3)`` frame→crop affine maps (``realtime.person_inputs.crop_matrix``) → ``(B, 3)`` squares
+    """``(B, 2, 3)`` frame→crop affine maps (``training.preprocessing.crop_affine``) → ``(B, 3)`` squares
     ``(cx, cy, side)`` in frame pixels."""
     m = np.asarray(matrices, np.float64).reshape(-1, 2, 3)
     scale = m[:, 0, 0]  # crop pixels per frame pixel

@@ -3,7 +3,8 @@
 For each person (a :class:`~realtime.detection.PersonPose`):
 
 * ``rgb``: the VIBE crop — a square of side 1.2 × the longer side of the track's box, centred on it
-  (:func:`~realtime.detection.crop_box`), resampled to the model's crop size, ImageNet-normalised; or, when
+  (:func:`~realtime.detection.crop_box`), cut by ``training.preprocessing.cut_crop`` (the crop training uses)
+  at the model's crop size, ImageNet-normalised; or, when
   the model's V-CNN is BlazePose (``rgb_input="blazepose"``), the tracker's BlazePose outputs for the person
   in that crop's coordinates, ``(33, 9)``, made by ``training.blazepose_input.frame_features`` as the
   training shards are (no second landmark run: the tracker's pass is the V-CNN's);
@@ -26,27 +27,21 @@ import numpy as np
 
 from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
 from training.landmark_smoothing import LandmarkSmoother
-from training.preprocessing import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalise
+from training.preprocessing import IMAGENET_MEAN, IMAGENET_STD, cut_crop, imagenet_normalise
 
 from .detection import PersonPose, crop_box
 
-__all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs", "crop_matrix"]
+__all__ = ["CROP_SCALE", "FrameInputs", "PersonInputs"]
 
 #: VIBE's crop: the person box's longer side × this.
 CROP_SCALE = 1.2
-
-
-def crop_matrix(cx: float, cy: float, side: float, out: int) -> np.ndarray:
-    """The 2×3 affine map from frame pixels to the ``out``² crop of the square ``(cx, cy, side)``."""
-    s = out / side
-    return np.array([[s, 0, out / 2 - s * cx], [0, s, out / 2 - s * cy]], np.float32)
 
 
 @dataclass
 class FrameInputs:
     """One frame's people: ``ids`` (track ids), ``inputs`` (``rgb (B, 3, S, S)``, ``flow (B, 2, S, S)``,
     ``keypoints (B, 33, 4)``; only the streams asked for), the uint8 RGB ``crops (B, S, S, 3)``, and the
-    crop ``matrices (B, 2, 3)`` (frame → crop pixels) to map predictions back onto the frame."""
+    crop ``matrices (B, 2, 3)`` (frame → crop points, ``training.preprocessing.crop_affine``) to map predictions back onto the frame."""
 
     ids: list[int]
     inputs: dict[str, np.ndarray]
@@ -97,8 +92,7 @@ class PersonInputs:
         rgb_frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         for person in people:
             cx, cy, side = crop_box(person.track.box, self.scale)
-            m = crop_matrix(cx, cy, side, s)
-            crop = cv2.warpAffine(rgb_frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            crop, m = cut_crop(rgb_frame, (cx, cy, side), s)
             lm = person.landmarks
             image, world = np.concatenate([lm.xy, lm.z[:, None]], 1), lm.world
             if self.smoother is not None:

@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from realtime.detection.multi_person import PersonPose
 from realtime.detection.tracker import Track, crop_box
-from realtime.person_inputs import CROP_SCALE, FrameInputs, crop_matrix
+from realtime.person_inputs import CROP_SCALE, FrameInputs
+from training.preprocessing import crop_affine
 from realtime.pipeline import Packet
 from realtime.placement import place_people
 from realtime.results import FrameResults
@@ -36,7 +37,7 @@ def make_packets(n_frames: int = 8, ids: Sequence[int] = (0, 3), seed: int = 0, 
             x0, y0 = rng.uniform(10, 150), rng.uniform(5, 60)
             box = np.array([x0, y0, x0 + rng.uniform(40, 120), y0 + rng.uniform(100, 170)], np.float32)
             people.append(PersonPose(Track(tid, box, box.copy(), 0.9, k), landmarks=None))
-            mats.append(crop_matrix(*crop_box(box, CROP_SCALE), CROP))
+            mats.append(crop_affine(crop_box(box, CROP_SCALE), CROP))
         b = len(here)
         packet = Packet(frame, people)
         if b:

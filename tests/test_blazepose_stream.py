@@ -38,12 +38,12 @@ def test_features_layout_and_missed_frames():
 def test_a_live_crop_and_the_same_crop_seen_as_a_frame_give_the_same_input():
     """Live: landmarks in frame pixels through the crop matrix. Training: BlazePose ran on the crop itself
     (frame = crop, :data:`IDENTITY`). The same person gives the same features (< 0.5 px)."""
-    from realtime.person_inputs import crop_matrix
+    from training.preprocessing import crop_affine
 
     rng = np.random.default_rng(1)
     xy, z, vis, pres, world = _landmarks(rng)
     s = 128
-    m = crop_matrix(512.0, 480.0, 600.0, s)  # frame → crop pixels
+    m = crop_affine((512.0, 480.0, 600.0), s)  # frame → crop pixels
     live = crop_landmarks(xy, z, m, s)
     in_crop = xy @ m[:, :2].T.astype(np.float64) + m[:, 2]
     trained = crop_landmarks(in_crop, z * m[0, 0], IDENTITY, s)

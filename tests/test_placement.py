@@ -11,7 +11,8 @@ from realtime.detection.tracker import crop_box
 from realtime.export.bvh import export_bvh, read_bvh
 from realtime.frame_camera import person_translations
 from realtime.recording import ResultWriter, read_track
-from realtime.person_inputs import FrameInputs, crop_matrix
+from realtime.person_inputs import FrameInputs
+from training.preprocessing import crop_affine
 from realtime.placement import place_people
 from realtime.results import FrameResults
 from realtime.publish.websocket import frame_message
@@ -27,7 +28,7 @@ def _seen_with(crop_scale: float) -> list:
     f, principal = frame_focal(FRAME_W), (FRAME_W / 2, FRAME_H / 2)
     for p in packets:
         square = np.array(crop_box(p.people[0].track.box, crop_scale))
-        p.inputs = FrameInputs([0], {}, np.zeros((1, CROP, CROP, 3), np.uint8), crop_matrix(*square, CROP)[None])
+        p.inputs = FrameInputs([0], {}, np.zeros((1, CROP, CROP, 3), np.uint8), crop_affine(square, CROP)[None])
         z = TRUE_T[2]
         cam = np.array([[2 * f / (z * square[2]), TRUE_T[0] - (square[0] - principal[0]) * z / f,
                          TRUE_T[1] - (square[1] - principal[1]) * z / f]])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engines import BundleError, EngineSession, read_manifest
-from engines.build.quantize import QuantizationError, output_cosines, quantize_graph
+from engines.build.quantize import DEFAULT_MIN_COSINE, QuantizationError, output_cosines, quantize_graph
 from realtime.calibration import frame_encoder_samples
 from realtime.sources import open_source
 from tool_loader import load_tool
@@ -30,10 +30,11 @@ def _tool():
 
 #: The acceptance threshold the fixture builds with. These tests check the mechanism (listing, choosing,
 #: refusing), not where this machine's held-out cosine lands: that is a measurement, reported by
-#: tools/bench_int8.py (0.98–0.99 for the RGB stream on the demo's held-out crops, depending on the machine
-#: and the installed versions, close to the product's default of 0.95). 0.9 still rejects a broken graph
-#: (miscalibrated ranges give cosines near 0.3, see the refusal test) and leaves room for any CPU.
-FIXTURE_MIN_COSINE = 0.9
+#: tools/bench_int8.py. The lowest of 16 held-out cosines is a noisy figure: healthy graphs give a mean of
+#: 0.98 and a minimum anywhere in 0.89–0.99 (shifting the demo's crops by a third of a pixel moved the flow
+#: stream's minimum from 0.97 to 0.89, its mean not at all); graphs with miscalibrated ranges give about 0.3
+#: (see the refusal test). 0.8 sits between the two, away from both.
+FIXTURE_MIN_COSINE = 0.8
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +191,7 @@ def test_drifting_int8_graph_is_refused_and_the_bundle_left_as_it_was(bundle, tm
     # A graph made to drift, refused at the product's default threshold: calibrated on inputs a hundred times
     # too small (every 4th sample, the held-out ones, stays real), its ranges clip everything real.
     drifting = [s if i % 4 == 3 else {k: v * 0.01 for k, v in s.items()} for i, s in enumerate(unseen_samples[:16])]
-    with pytest.raises(QuantizationError, match=r"INT8 feat_\w+ differs .*below 0\.95"):
+    with pytest.raises(QuantizationError, match=rf"INT8 feat_\w+ differs .*below {DEFAULT_MIN_COSINE}"):
         quantize_graph(copy, "frame_encoder", drifting)
     assert (copy / "manifest.json").read_text() == before
     assert not (copy / "frame_encoder.int8.onnx").exists()

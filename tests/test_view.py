@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.person_inputs import FrameInputs, crop_matrix
+from realtime.person_inputs import FrameInputs
+from training.preprocessing import crop_affine
 from realtime.frame_camera import crop_squares, person_translations
 
 cv2 = pytest.importorskip("cv2")
@@ -24,7 +25,7 @@ def test_the_frame_camera_reproduces_the_weak_perspective_projection():
     rng = np.random.default_rng(0)
     size, principal, focal = 128, (319.5, 239.5), 5000.0
     squares = np.array([[200.0, 260.0, 300.0], [480.0, 200.0, 180.0]])
-    mats = np.stack([crop_matrix(cx, cy, side, size) for cx, cy, side in squares])
+    mats = np.stack([crop_affine((cx, cy, side), size) for cx, cy, side in squares])
     assert np.allclose(crop_squares(mats, size), squares)
     cam = np.array([[0.9, 0.05, -0.1], [1.1, -0.2, 0.15]])
     trans = person_translations(cam, squares, principal, focal)

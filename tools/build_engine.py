@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8-streams", metavar="S,S", default=None,
                    help="the frame encoder's streams to run in INT8, comma-separated (default: all of them)")
     p.add_argument("--min-cosine", type=float, default=None, metavar="C",
-                   help="refuse the INT8 graph when a held-out output's cosine similarity to fp32 is below C (default 0.95)")
+                   help="refuse the INT8 graph when a held-out output's cosine similarity to fp32 is below C (default 0.85)")
     return p
 
 

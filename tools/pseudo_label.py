@@ -57,6 +57,7 @@ from realtime.detection import (
     crop_box,
 )
 from training.body.joint_sets import MEDIAPIPE_LANDMARKS, joint_set
+from training.preprocessing import cut_crop
 
 #: Largest --crop-size accepted (a crop is crop_size² pixels in memory per person and frame).
 MAX_CROP_SIZE = 4096
@@ -184,14 +185,6 @@ def frame_count(path: Path) -> int:
     return max(n, 0)
 
 
-def square_crop(frame: np.ndarray, cx: float, cy: float, size: float, out: int) -> tuple[np.ndarray, np.ndarray]:
-    """The square ``(cx, cy, size)`` resampled to ``out``² (zero outside the frame) and the 2×3 map
-    from frame pixels to crop pixels."""
-    s = out / size
-    m = np.array([[s, 0, out / 2 - s * cx], [0, s, out / 2 - s * cy]], np.float32)
-    return cv2.warpAffine(frame, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), m
-
-
 @dataclass
 class VideoSummary:
     video: str
@@ -253,7 +246,7 @@ def label_video(path: Path, opts: Options, detector: PersonDetector, estimator: 
             cx, cy, size = crop_box(person.track.box, opts.scale)
             vid_name = f"{stem}_p{person.id}"
             if opts.crops:
-                crop, m = square_crop(frame, cx, cy, size, opts.crop_size)
+                crop, m = cut_crop(frame, (cx, cy, size), opts.crop_size)
                 rel = Path("crops") / vid_name / f"{index:06d}.jpg"
                 (opts.out / rel).parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(opts.out / rel), crop, params)

@@ -38,7 +38,7 @@ IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
 def crop_landmarks(xy: np.ndarray, z: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
     """BlazePose's image landmarks in frame pixels, ``xy (…, 33, 2)`` and ``z (…, 33)`` (same pixel scale as x),
     → ``(…, 33, 3)`` in the crop's normalised coordinates, through the 2×3 frame → crop-pixel ``matrix`` (a
-    uniform scale and a shift: ``realtime.person_inputs.crop_matrix``; :data:`IDENTITY` when the frame is the
+    uniform scale and a shift: ``training.preprocessing.crop_affine``; :data:`IDENTITY` when the frame is the
     crop). Continuous pixel coordinates (0 = the crop's left edge), as MediaPipe gives them and as
     ``realtime.person_inputs.FrameInputs.to_frame`` and the frame camera map back. (The shards of 2026-11-26
     were written with the generator's pixel-centre convention, ``training.synthetic.geometry.pixel_to_norm``:

@@ -7,9 +7,11 @@ outside the image are padded with black. Keypoints are normalised to the crop's 
 ``(x − cx) / (side / 2)``, so the bbox centre maps to 0 and the crop's left/right (top/bottom) edges
 to −1/+1.
 
-Pixel convention: image coordinates have pixel centres at integers (OpenCV's), so the crop's extent
-``[cx − side/2, cx + side/2]`` maps onto the output's full extent ``[−0.5, size − 0.5]`` in output
-pixel indices; normalised ``u`` sits at output index ``(u + 1) · size / 2 − 0.5``.
+Pixel convention (MediaPipe's): continuous coordinates, 0 = the image's left/top edge, pixel ``i`` covers
+``[i, i + 1)``. :func:`crop_affine` maps points in those coordinates from the frame to the crop (normalised
+``u`` sits at crop coordinate ``(u + 1) · size / 2``); :func:`warp_matrix` turns such a map into the one
+``cv2.warpAffine`` takes (pixel centres at integers). :func:`cut_crop` is the one crop of the project:
+training's :func:`crop_image` and the live app's person inputs both call it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ __all__ = [
     "IMAGENET_STD",
     "crop_square",
     "crop_affine",
+    "warp_matrix",
+    "cut_crop",
     "crop_image",
     "normalise_keypoints",
     "imagenet_normalise",
@@ -38,24 +42,38 @@ def crop_square(bbox: np.ndarray, scale: float = 1.2) -> np.ndarray:
     return np.stack([bbox[..., 0], bbox[..., 1], side], axis=-1)
 
 
-def crop_affine(square: np.ndarray, size: int) -> np.ndarray:
-    """The 2×3 image → crop map (OpenCV ``warpAffine`` convention) of one square ``(cx, cy, side)``."""
+def crop_affine(square, size: int) -> np.ndarray:
+    """The 2×3 map of points from frame to crop coordinates (continuous pixels) of one square
+    ``(cx, cy, side)``: ``size / side · (x − cx) + size / 2``."""
     cx, cy, side = (float(v) for v in square)
     if not side > 0:
         raise ValueError(f"crop side must be > 0, got bbox side {side} (a zero-size bbox in the data?)")
     s = size / side
-    x0, y0 = cx - side / 2, cy - side / 2
-    return np.array([[s, 0.0, -x0 * s - 0.5], [0.0, s, -y0 * s - 0.5]], np.float64)
+    return np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]], np.float64)
+
+
+def warp_matrix(points_map: np.ndarray) -> np.ndarray:
+    """A 2×3 point map in continuous pixel coordinates → the same map for ``cv2.warpAffine``, whose pixel
+    ``i`` is the point ``i + 0.5``: ``t' = t + (A·[½, ½] − ½)``."""
+    m = np.array(points_map, np.float64)
+    m[:, 2] += 0.5 * m[:, :2].sum(1) - 0.5
+    return m
+
+
+def cut_crop(image: np.ndarray, square, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size × size`` crop of ``square (cx, cy, side)`` from ``image (H, W, C)`` (bilinear, black
+    outside the image) and its point map (:func:`crop_affine`, float32)."""
+    import cv2
+
+    m = crop_affine(square, size)
+    crop = cv2.warpAffine(image, warp_matrix(m), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return crop, m.astype(np.float32)
 
 
 def crop_image(image: np.ndarray, bbox: np.ndarray, size: int, scale: float = 1.2) -> np.ndarray:
-    """Cut the square crop of ``bbox`` from ``image`` (H, W, C) → (size, size, C), black outside the image."""
-    import cv2
-
-    m = crop_affine(crop_square(bbox, scale), size)
-    return cv2.warpAffine(
-        image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    """Cut the square crop of ``bbox (cx, cy, w, h)`` from ``image`` (H, W, C) → (size, size, C)."""
+    return cut_crop(image, crop_square(bbox, scale), size)[0]
 
 
 def normalise_keypoints(kp: np.ndarray, bbox: np.ndarray, scale: float = 1.2) -> np.ndarray:

@@ -36,11 +36,12 @@ __all__ = ["DEFAULT_MIN_COSINE", "QuantizationError", "int8_file", "output_cosin
 
 PathLike = Union[str, Path]
 Sample = Mapping[str, np.ndarray]
-#: Lowest held-out cosine similarity between fp32 and INT8 outputs that a bundle accepts. Healthy graphs of
-#: the lite and paper configs measure 0.97–0.99 on the held-out crops (the minimum over 16 crops moves by
-#: ±0.01 with the recipe, the CPU and the versions: tools/bench_int8.py); graphs with wrong ranges measure
-#: 0.5 or less. The threshold sits between the two, away from both.
-DEFAULT_MIN_COSINE = 0.95
+#: Lowest held-out cosine similarity between fp32 and INT8 outputs that a bundle accepts. On healthy graphs of
+#: the lite and paper configs the mean over the held-out crops is 0.98–0.99 and the minimum over 16 crops lands
+#: anywhere in 0.89–0.99 (one crop decides it: a third-of-a-pixel shift of the demo's crops moved the lite
+#: flow stream's from 0.97 to 0.89; tools/bench_int8.py); graphs with wrong ranges measure 0.5 or less. The
+#: threshold sits between the two, away from both.
+DEFAULT_MIN_COSINE = 0.85
 SCHEME = "static QDQ: weights int8 per channel, activations uint8 (min/max calibration)"
 GATES_FP32 = "; squeeze-and-excitation gates fp32"
 

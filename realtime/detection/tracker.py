@@ -9,6 +9,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from training.preprocessing import crop_square
+
 from .blazepose import box_iou
 
 
@@ -16,7 +18,8 @@ def crop_box(box: Sequence[float], scale: float = 1.2) -> tuple[float, float, fl
     """VIBE's crop of a person box ``(x0, y0, x1, y1)``: a square ``(cx, cy, size)`` around its
     centre whose side is the box's longer side times ``scale``."""
     x0, y0, x1, y1 = map(float, box)
-    return (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * scale
+    cx, cy, side = crop_square(np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0]), scale)
+    return float(cx), float(cy), float(side)
 
 
 def square_boxes(boxes: np.ndarray) -> np.ndarray:

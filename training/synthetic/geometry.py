@@ -21,6 +21,8 @@ from scipy import sparse
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
+from ..preprocessing import crop_square
+
 __all__ = [
     "rotvec_to_matrix", "matrix_to_rotvec", "rot_x", "rot_y", "rot_z", "look_at", "project_image",
     "crop_projection", "project_crop", "crop_intrinsics", "crop_boxes", "fit_weak_perspective",
@@ -127,8 +129,8 @@ def crop_boxes(
     applied before smoothing, imitates detector noise.
     """
     lo, hi = pixels.min(axis=1), pixels.max(axis=1)
-    centre = (lo + hi) / 2
-    side = np.maximum(hi - lo, 1e-6).max(axis=1) * scale
+    square = crop_square(np.concatenate([(lo + hi) / 2, np.maximum(hi - lo, 1e-6)], axis=1), scale)
+    centre, side = square[:, :2], square[:, 2]
     if jitter is not None:
         centre = centre + jitter[:, :2] * side[:, None]
         side = side * np.exp(jitter[:, 2])
