@@ -28,7 +28,7 @@ class SourceConfig(StrictModel):
 
 
 class TrackingConfig(StrictModel):
-    max_persons: PositiveInt = 4
+    max_persons: PositiveInt = 8
     #: Frames a track survives without a detection before it is dropped (and its state reset).
     max_missed: int = Field(15, ge=0)
     #: Crop = square box around the person scaled by this factor (VIBE: 1.2).
@@ -38,6 +38,17 @@ class TrackingConfig(StrictModel):
     #: Run the person detector every this many frames; in between every tracked person is followed
     #: from its previous landmarks, as MediaPipe's pose solution does (1 = detect in every frame).
     detect_every: PositiveInt = 10
+    #: Far people (``realtime.detection.PersonDetector``): each detection also looks at up to this many squares
+    #: around what moved since the last one (0 = off), and at ``detect_sweep_per_run`` squares of a sweep over
+    #: the frame at these grid levels (2 = squares of ½ the short side, 3 = ⅓; [] = off; the first detection
+    #: runs the whole sweep). Measured in docs/bench/detection.
+    detect_motion_windows: int = Field(3, ge=0)
+    detect_sweep: list[int] = [2, 3]
+    detect_sweep_per_run: int = Field(2, ge=0)
+    #: … and OpenCV's HOG people detector on the frame enlarged this many times (0 = off; about 0.5 s per 960×540
+    #: frame at ×2, spread over 4 detections): far, blurred people that BlazePose's face-keyed detector misses.
+    #: On in ``configs/live/room.yaml`` (RTSP cameras over streets, courts, shops), off for webcams.
+    detect_hog_upscale: float = Field(0.0, ge=0, le=4)
     #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
     #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).
     landmark_runtime: Literal["auto", "litert", "onnxruntime"] = "auto"
@@ -49,6 +60,14 @@ class TrackingConfig(StrictModel):
     #: the cutoff (Hz) of a still body (0 = no smoothing) and its rise per m/s of the fastest joint.
     pose_min_cutoff: float = Field(DEFAULT_POSE_MIN_CUTOFF, ge=0)
     pose_beta: float = Field(DEFAULT_POSE_BETA, ge=0)
+
+    @field_validator("detect_sweep")
+    @classmethod
+    def _sweep_levels(cls, value: list[int]) -> list[int]:
+        bad = [k for k in value if not 2 <= k <= 8]
+        if bad:
+            raise ValueError(f"tracking.detect_sweep: grid levels are 2 (squares of 1/2 the frame's short side) to 8, got {bad}")
+        return value
 
     @field_validator("landmark_runtime")
     @classmethod

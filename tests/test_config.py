@@ -129,3 +129,23 @@ def test_train_cli_takes_overrides_between_options(capsys, tmp_path):
     assert train_main(["--config", "smoke", "data_root=/d", "--out", str(tmp_path / "o"), "batch_size=-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "batch_size" in err[0] and "greater than 0" in err[0]
+
+
+def test_far_people_settings_are_checked(capsys):
+    from realtime.cli import main as live_main
+    from realtime.config import load_live_config
+
+    cfg = load_live_config("default", ["tracking.detect_sweep=[3]", "tracking.detect_motion_windows=0"])
+    assert cfg.tracking.detect_sweep == [3] and cfg.tracking.detect_motion_windows == 0
+    assert live_main(["--source", "0", "tracking.detect_sweep=[1, 3]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "detect_sweep" in err[0] and "[1]" in err[0]
+
+
+def test_the_room_preset_is_the_default_with_far_people_detection():
+    from realtime.config import load_live_config
+
+    default, room = load_live_config("default").model_dump(), load_live_config("room").model_dump()
+    assert room["tracking"]["detect_hog_upscale"] > 0 == default["tracking"]["detect_hog_upscale"]
+    room["tracking"]["detect_hog_upscale"] = 0.0
+    assert room == default  # nothing else differs: the defaults in code are the default file's

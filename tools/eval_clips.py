@@ -50,8 +50,10 @@ class Collector:
 
     def __init__(self) -> None:
         self.tracks: dict[int, dict[str, list]] = {}
+        self.frames = 0
 
     def write(self, packet) -> None:
+        self.frames += 1
         res = packet.results
         if res is None:
             return
@@ -82,7 +84,8 @@ def _jitter(x: np.ndarray) -> float:
 
 
 def scores(tracks: dict[int, dict[str, list]], min_frames: int = 10) -> dict:
-    """PCK, spread and jitter ratios over the tracks with at least ``min_frames`` frames."""
+    """PCK, spread and jitter ratios over the tracks with at least ``min_frames`` frames (10, or the whole of a
+    shorter clip)."""
     hits, n = 0, 0
     spread = {"ours": 0.0, "mp": 0.0}
     jitter = {"ours": [], "mp": []}
@@ -130,21 +133,23 @@ def contact_sheet(video: Path, out: Path, frames: int = 8, width: int = 1600) ->
     cv2.imwrite(str(out), cv2.resize(sheet, (width, int(sheet.shape[0] * scale)), interpolation=cv2.INTER_AREA))
 
 
-def evaluate(video: Path, bundle: str | None, max_frames: int, sheet: Path | None, settings: tuple[str, ...] = ()) -> dict:
-    """Scores of one clip; ``settings``: live-config overrides (``KEY=VALUE``), e.g. the filters' settings."""
+def evaluate(video: Path, bundle: str | None, max_frames: int, sheet: Path | None, settings: tuple[str, ...] = (),
+             config: str = "default") -> dict:
+    """Scores of one clip; ``config``: the live config (a name under configs/live/, e.g. ``room``); ``settings``:
+    overrides of its keys (``KEY=VALUE``), e.g. the filters' settings."""
     with tempfile.TemporaryDirectory(prefix="dtsvibe-eval-") as tmp:
         record = Path(tmp) / "overlay.mp4"
         overrides = [f"input.source={video}", "input.realtime=false", "view.view=overlay", "view.headless=true",
                      f"view.record={record}" if sheet else "view.view=none"]
         if bundle:
             overrides.append(f"engine.bundle={bundle}")
-        pipeline, _ = build_pipeline(load_live_config("default", [*settings, *overrides]), max_frames, log=lambda m: None)
+        pipeline, _ = build_pipeline(load_live_config(config, [*settings, *overrides]), max_frames, log=lambda m: None)
         collector = Collector()
         pipeline.stages[-1].sinks.append(collector)
         pipeline.run()
         if sheet and record.is_file():
             contact_sheet(record, sheet)
-    return scores(collector.tracks)
+    return scores(collector.tracks, min_frames=max(2, min(10, collector.frames)))  # a short clip: tracks over all of it
 
 
 def main(argv=None) -> int:
@@ -154,6 +159,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-frames", type=int, default=300)
     p.add_argument("--out", default="out/eval_clips")
     p.add_argument("--no-sheets", action="store_true", help="skip the overlay contact sheets (faster)")
+    p.add_argument("--config", default="default", help="live config: a name under configs/live/ (e.g. room) or a YAML path")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override a live-config key for the run, e.g. --set tracking.pose_beta=3 (repeatable)")
     args = p.parse_args(argv)
@@ -170,8 +176,8 @@ def main(argv=None) -> int:
             return 2
         sheet = None if args.no_sheets else out / f"{video.stem}_sheet.jpg"
         try:
-            r = {"clip": video.name, **evaluate(video, args.bundle, args.max_frames, sheet, tuple(args.settings))}
-        except ConfigError as exc:  # a --set key or value the live config refuses
+            r = {"clip": video.name, **evaluate(video, args.bundle, args.max_frames, sheet, tuple(args.settings), args.config)}
+        except ConfigError as exc:  # a --set key or value the live config refuses, or no such --config
             print(f"eval_clips: error: {exc}", file=sys.stderr)
             return 2
         rows.append(r)
@@ -183,7 +189,10 @@ def main(argv=None) -> int:
              + "\n".join(f"| {r['clip']} | {r['frames']} | {r['tracks']} | {fmt(r['pck'])} | {fmt(r['spread_ratio'])} | "
                          f"{fmt(r['jitter_ratio'])} |" for r in rows))
     bundle = args.bundle or "the embedded default's bundle"
-    text = (f"# Following real people: {bundle}, against MediaPipe\n\n`python tools/eval_clips.py --max-frames {args.max_frames}`"
+    command = " ".join(["python tools/eval_clips.py", f"--max-frames {args.max_frames}",
+                        *([f"--config {args.config}"] if args.config != "default" else []),
+                        *(f"--set {kv}" for kv in args.settings), *(str(v) for v in args.videos)])
+    text = (f"# Following real people: {bundle}, against MediaPipe\n\n`{command}`"
             f"\n\n{table}\n\nTargets of the model issue: PCK ≥ 0.9, spread ratio 0.8–1.25, jitter ratio ≤ 0.7. "
             "Contact sheets: `<clip>_sheet.jpg` (8 frames of the live overlay).\n")
     (out / "eval_clips.md").write_text(text)

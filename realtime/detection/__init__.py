@@ -25,6 +25,16 @@ Why (measured on this 2-core CPU, 1 interpreter thread, /work/shared/media clips
 Face seeds miss people seen from the side or behind; the legacy solution doubles the landmark cost.
 So: BlazePose detector + landmark model on LiteRT; ``tiles`` trades time for small/far people.
 
+Far people (RTSP cameras over courts and streets; measured on generated crowds, docs/bench/detection): the
+detector finds people of about ¼ of its input's height, so the whole frame misses everyone below ~¼ of the
+frame. ``PersonDetector(sweep=(2, 3), sweep_per_run=2, motion_windows=3)`` adds squares of ½ and ⅓ of the
+frame's short side: the first detection looks at all of them, later ones at two in turn plus the three
+holding most of the motion that no followed person explains (a static camera's people walk). The landmark
+model then runs on each found person's own region, enlarged to its input: small people get an upscaled
+pass. ``hog_upscale`` adds OpenCV's HOG people detector (real pedestrians, blurred and far, which the
+face-keyed BlazePose detector misses on a street clip; ~0.5 s per 960×540 frame at ×2, spread over 4
+detections): the ``room`` live preset.
+
 The landmark model also ships as ONNX (``assets/pose_landmark_full.onnx``, tf2onnx's TFLite reader run by
 ``tools/convert_blazepose.py``; LiteRT's outputs within 1e-3, landmarks in MediaPipe's normalised units)
 so that ONNX Runtime and TensorRT can run it: ``LandmarkEstimator(runtime="litert" | "onnxruntime" |
@@ -33,7 +43,7 @@ takes ONNX Runtime where it has a GPU. The detector stays on LiteRT (its sparse 
 
 Public API::
 
-    det = PersonDetector(min_score=0.5, tiles=0)      # detect(frame_bgr) -> [Detection(box, score, keypoints)]
+    det = PersonDetector(min_score=0.5, sweep=(2, 3), motion_windows=3)  # detect(frame_bgr, known_boxes) -> [Detection]
     est = LandmarkEstimator(runtime="auto")           # estimate(frame_bgr, roi | Detection | box) -> Landmarks
     trk = PersonTracker(max_persons=4, max_missed=15, iou_threshold=0.3, smoothing=0.5)
     trk.update(detections, frame_index) -> [Track(id, box, ...)];  crop_box(box, 1.2) -> (cx, cy, size)

@@ -8,7 +8,7 @@ keeps both and exposes the body box (the axis-aligned square around that circle)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -63,6 +63,22 @@ class PersonDetector:
         tiles: also run on this many overlapping squares along the frame's long side (0 = whole
             frame only); each costs one more detector pass and finds smaller people.
         tile_min_inside: a tile keeps a body only if this share of it (within the frame) is inside the tile.
+        sweep: grid levels of the far-people sweep (e.g. ``(2, 3)``: squares of ½ and ⅓ of the frame's short
+            side, overlapping, over the whole frame; :func:`sweep_windows`). Each ``detect`` call runs the
+            whole frame and the next ``sweep_per_run`` of those squares in turn, so the sweep's cost is spread
+            over the calls (the live app detects every ``tracking.detect_every`` frames) and a person the
+            whole frame is too coarse for is found within one round of the sweep.
+        sweep_per_run: squares of the sweep per call. The first call runs the whole sweep (a stream's start:
+            everyone in view is found at once, for a one-off cost).
+        motion_windows: also look at up to this many squares of ½, ⅓ or ¼ of the short side that hold the most of
+            what moved since the previous call and no known person explains
+            (:class:`MotionWindows`; a static camera's people walk): found in one call, not a round later.
+        hog_upscale: also run OpenCV's HOG people detector (Dalal–Triggs, trained on real pedestrians, built into
+            OpenCV) on the frame enlarged this many times (0 = off): it finds upright people too small and too
+            blurred for BlazePose's detector, which keys on faces, at a cost of about half a second per 960×540
+            frame at ×2 (docs/bench/detection). The first call covers the whole frame, later calls one of
+            ``hog_strips`` overlapping vertical strips in turn. Its boxes go to the landmark model like the
+            others, whose pose score keeps or drops them.
         num_threads: interpreter threads.
     """
 
@@ -74,6 +90,11 @@ class PersonDetector:
         min_body_px: float = 8.0,
         tiles: int = 0,
         tile_min_inside: float = 0.7,
+        sweep: Sequence[int] = (),
+        sweep_per_run: int = 2,
+        motion_windows: int = 0,
+        hog_upscale: float = 0.0,
+        hog_strips: int = 4,
         num_threads: Optional[int] = 1,
     ):
         self.model = TFLiteModel(mediapipe_model(DETECTOR_MODEL), num_threads)
@@ -81,11 +102,31 @@ class PersonDetector:
         self.min_score, self.nms_iou = min_score, nms_iou
         self.max_persons, self.min_body_px, self.tiles = max_persons, min_body_px, tiles
         self.tile_min_inside = tile_min_inside
+        self.sweep, self.sweep_per_run = tuple(int(k) for k in sweep), max(int(sweep_per_run), 0)
+        self._sweep_next: Optional[int] = None  # index of the next sweep square; None = the whole sweep next
+        self.motion = MotionWindows(motion_windows) if motion_windows > 0 else None
+        self.hog_upscale, self.hog_strips = float(hog_upscale), max(int(hog_strips), 1)
+        self._hog_next: Optional[int] = None  # the next HOG strip; None = the whole frame next
+        self._hog = None
+        if self.hog_upscale > 0:
+            self._hog = cv2.HOGDescriptor()
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Detections in ``frame_bgr`` (H, W, 3 uint8, BGR as OpenCV reads it), best first."""
+    def reset(self) -> None:
+        """A new stream: the next call runs the whole sweep and the motion cue starts afresh."""
+        self._sweep_next = self._hog_next = None
+        if self.motion is not None:
+            self.motion.previous = None
+
+    def detect(self, frame_bgr: np.ndarray, known: Sequence[np.ndarray] = ()) -> list[Detection]:
+        """Detections in ``frame_bgr`` (H, W, 3 uint8, BGR as OpenCV reads it), best first. ``known``: boxes
+        ``(x0, y0, x1, y1)`` of people already followed (the motion cue leaves them out)."""
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        parts = [self._candidates(rgb, w) for w in detection_windows(rgb.shape[:2], self.tiles)]
+        windows = detection_windows(rgb.shape[:2], self.tiles) + self._sweep_turn(rgb.shape[:2])
+        if self.motion is not None:
+            windows += self.motion(frame_bgr, known, sweep_windows(rgb.shape[:2], MOTION_LEVELS))
+        parts = [self._candidates(rgb, w) for w in windows]
+        hog = self._hog_turn(frame_bgr)
         face = np.concatenate([p[0] for p in parts])
         kps = np.concatenate([p[1] for p in parts])
         scores = np.concatenate([p[2] for p in parts])
@@ -98,7 +139,41 @@ class PersonDetector:
             out.append(Detection(box=box.astype(np.float32), score=float(s), keypoints=k.astype(np.float32), face_box=f))
             if self.max_persons and len(out) >= self.max_persons:
                 break
-        return out
+        return out + hog[: max(self.max_persons - len(out), 0) if self.max_persons else None]
+
+    def _hog_turn(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """HOG people in this call's region (the whole frame first, then one strip per call), best first."""
+        if self._hog is None:
+            return []
+        h, w = frame_bgr.shape[:2]
+        strips = hog_strips((h, w), self.hog_strips)
+        if self._hog_next is None:
+            self._hog_next, region = 0, (0, 0, w, h)
+        else:
+            region = strips[self._hog_next % len(strips)]
+            self._hog_next = (self._hog_next + 1) % len(strips)
+        x0, y0, x1, y1 = region
+        up = self.hog_upscale
+        image = cv2.resize(frame_bgr[y0:y1, x0:x1], None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR)
+        rects, weights = self._hog.detectMultiScale(image, winStride=(8, 8), padding=(8, 8), scale=1.1)
+        out = []
+        for (x, y, bw, bh), weight in zip(np.reshape(rects, (-1, 4)), np.ravel(weights)):
+            # the 64×128 window holds a person of about 96 px, centred: its box less that margin
+            box = np.array([x + bw / 8, y + bh / 8, x + bw * 7 / 8, y + bh * 7 / 8], np.float32) / up + [x0, y0, x0, y0]
+            out.append(Detection(box=box.astype(np.float32), score=float(np.clip(weight, 0.0, 1.0))))
+        return sorted(out, key=lambda d: -d.score)
+
+    def _sweep_turn(self, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """This call's squares of the sweep (round robin)."""
+        squares = sweep_windows(shape, self.sweep)
+        if not squares or not self.sweep_per_run:
+            return []
+        if self._sweep_next is None:  # the first call: all of it
+            self._sweep_next = 0
+            return squares
+        turn = [squares[(self._sweep_next + i) % len(squares)] for i in range(min(self.sweep_per_run, len(squares)))]
+        self._sweep_next = (self._sweep_next + len(turn)) % len(squares)
+        return turn
 
     def _candidates(self, rgb: np.ndarray, window: tuple[int, int, int, int]):
         """Decoded candidates of one window ``(x0, y0, x1, y1)`` in image pixels (before NMS)."""
@@ -121,6 +196,82 @@ class PersonDetector:
             keep = inside >= self.tile_min_inside
             face, kps, scores = face[keep], kps[keep], scores[keep]
         return face, kps, scores
+
+
+#: Grid levels of the squares the motion cue chooses from (see :func:`sweep_windows`), besides one square per
+#: moving blob of BLOB_SIZE × the blob's height.
+MOTION_LEVELS = (2, 3, 4)
+BLOB_SIZE = 2.5
+
+
+class MotionWindows:
+    """Squares where something moved that no known person explains: ``windows(frame_bgr, known, squares) →
+    [(x0, y0, x1, y1)]``, at most ``max_windows`` of the given ``squares``.
+
+    The frames are compared at ``scale`` of their size (grey, blurred); pixels that changed by more than
+    ``threshold`` grey levels, outside the middle half of each ``known`` person's box (a neighbour's edge stays),
+    are what moved. The squares (½, ⅓ and ¼ of the short side: their scales suit people of 1/12 to 1/4 of the
+    frame; :data:`MOTION_LEVELS`; and one per moving blob, :data:`BLOB_SIZE` × its height) are taken greedily by the motion in their middle (all but a fifth of the side at each edge) less the
+    motion their border cuts, the smallest of equals, each taking its motion away from the next, while one
+    holds at least ``min_pixels`` in its middle. None on the first call, or when more than ``max_moving`` of the
+    frame changed (the camera itself moved).
+    """
+
+    def __init__(self, max_windows: int = 3, scale: float = 0.25, threshold: int = 16, min_pixels: int = 6,
+                 max_moving: float = 0.3) -> None:
+        self.max_windows, self.scale, self.threshold = max_windows, scale, threshold
+        self.min_pixels, self.max_moving = min_pixels, max_moving
+        self.previous: Optional[np.ndarray] = None
+
+    def __call__(self, frame_bgr: np.ndarray, known: Sequence[np.ndarray],
+                 squares: Sequence[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        small = cv2.GaussianBlur(cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA), (5, 5), 0)
+        previous, self.previous = self.previous, small
+        if previous is None or previous.shape != small.shape or not len(squares):
+            return []
+        moving = (cv2.absdiff(small, previous) > self.threshold).astype(np.int32)
+        if moving.mean() > self.max_moving:
+            return []
+        for b in known:
+            x0, y0, x1, y1 = np.asarray(b, np.float64) * self.scale
+            x0, x1 = x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4
+            x0, y0, x1, y1 = (int(round(v)) for v in (x0, y0, x1, y1))
+            moving[max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = 0
+        squares = list(squares) + self._blob_squares(moving, frame_bgr.shape[:2])
+        sq = (np.asarray(squares, np.float64) * self.scale).round().astype(int)
+        inset = (sq[:, 2:] - sq[:, :2]) // 5
+        middle = np.concatenate([sq[:, :2] + inset, sq[:, 2:] - inset], 1)
+        side = (sq[:, 2] - sq[:, 0]).astype(np.float64)
+        out: list[tuple[int, int, int, int]] = []
+        for _ in range(self.max_windows):
+            whole = np.array([moving[y0:y1, x0:x1].sum() for x0, y0, x1, y1 in sq])
+            inner = np.array([moving[y0:y1, x0:x1].sum() for x0, y0, x1, y1 in middle])
+            # a square finds whom it holds whole: motion in its middle, less what its border cuts; of equals, the
+            # smallest (the most enlarged)
+            score = inner - (whole - inner) - 1e-3 * side
+            best = int(score.argmax())
+            if inner[best] < self.min_pixels or score[best] <= 0:
+                break
+            out.append(tuple(squares[best]))
+            x0, y0, x1, y1 = sq[best]
+            moving[y0:y1, x0:x1] = 0
+        return out
+
+    def _blob_squares(self, moving: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """One square per moving blob, centred on it, of ``BLOB_SIZE`` × its height (people are upright): a far
+        walker gets a square that enlarges it as much as the detector likes."""
+        h, w = shape
+        count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(moving.astype(np.uint8), np.ones((3, 3), np.uint8)))
+        out = []
+        for x, y, bw, bh, area in stats[1:count]:
+            if area < self.min_pixels:
+                continue
+            side = int(np.clip(BLOB_SIZE * bh / self.scale, 128, min(h, w)))
+            cx, cy = (x + bw / 2) / self.scale, (y + bh / 2) / self.scale
+            x0, y0 = int(np.clip(round(cx - side / 2), 0, w - side)), int(np.clip(round(cy - side / 2), 0, h - side))
+            out.append((x0, y0, x0 + side, y0 + side))
+        return out
 
 
 def body_boxes(keypoints: np.ndarray) -> np.ndarray:
@@ -151,3 +302,31 @@ def detection_windows(shape: tuple[int, int], tiles: int = 0) -> list[tuple[int,
         for start in np.linspace(0, long - side, tiles).round().astype(int):
             windows.append((int(start), 0, int(start) + side, h) if w >= h else (0, int(start), w, int(start) + side))
     return windows
+
+
+def hog_strips(shape: tuple[int, int], count: int) -> list[tuple[int, int, int, int]]:
+    """``count`` vertical strips over the frame, neighbours overlapping by a quarter of the frame's height: the
+    HOG window of a person up to ⅓ of the frame high (the far people it is there for) is narrower than that, so
+    whoever a strip's border cuts lies whole in the next."""
+    h, w = shape
+    if count <= 1:
+        return [(0, 0, w, h)]
+    width = min(w, int(np.ceil(w / count + h / 4)))
+    return [(int(x), 0, int(x) + width, h) for x in np.linspace(0, w - width, count).round().astype(int)]
+
+
+def sweep_windows(shape: tuple[int, int], levels: Sequence[int], overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """The far-people sweep: for each level ``k``, squares of side ``short side / k`` laid over the whole frame
+    with at least ``overlap`` of a side shared by neighbours (a person cut by one square's border lies inside
+    the next), level by level, row by row."""
+    h, w = shape
+    out: list[tuple[int, int, int, int]] = []
+    for k in levels:
+        side = int(round(min(h, w) / k))
+        if k < 2 or side < 32:
+            continue
+        step = side * (1 - overlap)
+        xs = np.linspace(0, w - side, int(np.ceil((w - side) / step)) + 1 if w > side else 1).round().astype(int)
+        ys = np.linspace(0, h - side, int(np.ceil((h - side) / step)) + 1 if h > side else 1).round().astype(int)
+        out += [(int(x), int(y), int(x) + side, int(y) + side) for y in ys for x in xs]
+    return out

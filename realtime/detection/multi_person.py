@@ -70,6 +70,7 @@ class MultiPersonPose:
         box_visibility: float = 0.5,
         detect_every: int = 1,
         covered_iou: float = 0.3,
+        covered_centre: float = 0.3,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be ≥ 1, got {detect_every}")
@@ -77,7 +78,7 @@ class MultiPersonPose:
         self.estimator = estimator or LandmarkEstimator()
         self.tracker = tracker or PersonTracker()
         self.min_pose_score, self.box_visibility = min_pose_score, box_visibility
-        self.detect_every, self.covered_iou = detect_every, covered_iou
+        self.detect_every, self.covered_iou, self.covered_centre = detect_every, covered_iou, covered_centre
         self._last_detection: Optional[int] = None
         #: Detector passes run so far (the rest of the frames followed their people).
         self.detector_runs = 0
@@ -91,7 +92,10 @@ class MultiPersonPose:
         Pass ``detector``/``estimator`` to reuse loaded models with a fresh tracker."""
         t = tracking
         estimator = estimator or LandmarkEstimator(runtime=getattr(t, "landmark_runtime", "auto"))
-        return cls(detector or PersonDetector(), estimator,
+        detector = detector or PersonDetector(sweep=getattr(t, "detect_sweep", ()), sweep_per_run=getattr(t, "detect_sweep_per_run", 0),
+                                              motion_windows=getattr(t, "detect_motion_windows", 0),
+                                              hog_upscale=getattr(t, "detect_hog_upscale", 0.0))
+        return cls(detector, estimator,
                    PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
                    detect_every=t.detect_every)
 
@@ -129,14 +133,27 @@ class MultiPersonPose:
                 found.append(lm)
         return found
 
-    def _covered(self, box: np.ndarray, found: Sequence[Landmarks]) -> bool:
-        """Whether a detector box is a person already found: its centre lies inside one's landmark box and
-        their squares (VIBE crops; the detector's box is a loose square) overlap by ``covered_iou``."""
-        centre = (np.asarray(box[:2]) + np.asarray(box[2:])) / 2
+    def _covered(self, det: Detection, found: Sequence[Landmarks]) -> bool:
+        """Whether a detection is a person already found. A BlazePose detection: its body centre (mid-hip
+        alignment point) lies within ``covered_centre`` × the found person's body radius of theirs, at a
+        similar size — two people side by side keep their own centres, where boxes would overlap. Another
+        detector's box: its centre lies inside the found person's landmark box and their squares (VIBE crops)
+        overlap by ``covered_iou``."""
+        box = np.asarray(det.box, np.float32)
         for lm in found:
+            if det.keypoints is not None and getattr(lm, "aux_xy", None) is not None:
+                radius = float(np.linalg.norm(lm.aux_xy[1] - lm.aux_xy[0]))
+                det_radius = float(np.linalg.norm(det.keypoints[1] - det.keypoints[0]))
+                near = float(np.linalg.norm(det.keypoints[0] - lm.aux_xy[0])) < self.covered_centre * radius
+                if near and 0.5 * radius <= det_radius <= 2.0 * radius:
+                    return True
+                continue
             b = lm.box(self.box_visibility)
+            if b is None:
+                continue
+            centre = (box[:2] + box[2:]) / 2
             inside = bool(np.all(centre >= b[:2]) and np.all(centre <= b[2:]))
-            if inside and box_iou(square_boxes(np.asarray(box, np.float32)[None]), square_boxes(b[None]))[0, 0] >= self.covered_iou:
+            if inside and box_iou(square_boxes(box[None]), square_boxes(b[None]))[0, 0] >= self.covered_iou:
                 return True
         return False
 
@@ -144,8 +161,9 @@ class MultiPersonPose:
         """``found`` plus the detector's people not already among them."""
         self.detector_runs += 1
         found = list(found)
-        for det in self.detector.detect(frame_bgr):
-            if self._covered(det.box, found):
+        known = [b for b in (lm.box(self.box_visibility) for lm in found) if b is not None]
+        for det in self.detector.detect(frame_bgr, known):
+            if self._covered(det, found):
                 continue
             lm = self.estimator.estimate(frame_bgr, det.roi())
             if self._accept(lm, found):
