@@ -44,7 +44,7 @@ class TrackingConfig(StrictModel):
     #: runs the whole sweep). Measured in docs/bench/detection.
     detect_motion_windows: int = Field(3, ge=0)
     detect_sweep: list[int] = [2, 3]
-    detect_sweep_per_run: int = Field(2, ge=0)
+    detect_sweep_per_run: int = Field(1, ge=0)
     #: … and OpenCV's HOG people detector on the frame enlarged this many times (0 = off; about 0.5 s per 960×540
     #: frame at ×2, spread over 4 detections): far, blurred people that BlazePose's face-keyed detector misses.
     #: On in ``configs/live/room.yaml`` (RTSP cameras over streets, courts, shops), off for webcams.

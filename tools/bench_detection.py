@@ -36,15 +36,15 @@ MIN_VISIBLE, MIN_INSIDE = 0.5, 0.7
 CANDIDATES: dict[str, tuple[str, dict, dict]] = {
     "full": ("BlazePose's detector on the whole frame, every 10th frame (the previous default)", {}, {"detect_every": 10}),
     "strips3": ("whole frame + 3 squares along the long side, every 10th frame", {"tiles": 3}, {"detect_every": 10}),
-    "sweep23": ("whole frame + 2 squares per detection of a sweep of ½- and ⅓-side squares (the first detection runs it "
-                "all), every 10th frame", {"sweep": (2, 3), "sweep_per_run": 2}, {"detect_every": 10}),
+    "sweep23": ("whole frame + 1 square per detection of a sweep of ½- and ⅓-side squares (the first detection runs it "
+                "all), every 10th frame", {"sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
     "motion-sweep23": ("sweep23 + the 3 squares of the sweep holding the most unexplained motion (the live default)",
-                       {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 2}, {"detect_every": 10}),
-    "motion-sweep23-every5": ("the same, every 5th frame", {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 2},
+                       {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
+    "motion-sweep23-every5": ("the same, every 5th frame", {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1},
                               {"detect_every": 5}),
     "motion-sweep23-hog": ("motion-sweep23 + OpenCV's HOG people detector on the frame enlarged ×2 (the whole frame at the "
                            "first detection, then one of 4 strips per detection; configs/live/room.yaml)",
-                           {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 2, "hog_upscale": 2.0}, {"detect_every": 10}),
+                           {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1, "hog_upscale": 2.0}, {"detect_every": 10}),
 }
 
 
@@ -126,7 +126,12 @@ def main(argv=None) -> int:
           f"{args.frames}`\n\n{len(clips)} clips × {args.frames} frames, 960×540, 1–6 people (seed {args.seed}); a person counts "
           f"where ≥ {MIN_VISIBLE:.0%} of it shows and ≥ {MIN_INSIDE:.0%} of its box is in the frame (person-frames per band: "
           f"{people}). Time: the detection stage (detector, landmark model, tracker) per frame, one thread.\n\n{table}\n\n"
-          + "\n".join(f"- `{r['candidate']}`: {r['what']}" for r in rows) + f"\n\n{environment()}\n")
+          + "\n".join(f"- `{r['candidate']}`: {r['what']}" for r in rows)
+          + "\n\nThe live default (`configs/live/default.yaml`) is `motion-sweep23`: of the settings that keep one person at "
+          "30 fps on this CPU (`tools/bench_live.py`), it finds the most people. `configs/live/room.yaml` adds the HOG "
+          "detector (`motion-sweep23-hog`) for real street cameras, where it finds far, blurred people that BlazePose's "
+          "detector does not (docs/eval_clips/room); on these renders it adds little and its boxes bring false "
+          f"positives.\n\n{environment()}\n")
     (args.out / "detection.md").write_text(md)
     (args.out / "detection.json").write_text(json.dumps({"rows": rows, "clips": len(clips), "frames": args.frames,
                                                          "seed": args.seed}, indent=1))

@@ -84,8 +84,8 @@ def _jitter(x: np.ndarray) -> float:
 
 
 def scores(tracks: dict[int, dict[str, list]], min_frames: int = 10) -> dict:
-    """PCK, spread and jitter ratios over the tracks with at least ``min_frames`` frames (10, or the whole of a
-    shorter clip)."""
+    """PCK, spread and jitter ratios over the tracks with at least ``min_frames`` frames (10, or half of a clip
+    shorter than 20 frames)."""
     hits, n = 0, 0
     spread = {"ours": 0.0, "mp": 0.0}
     jitter = {"ours": [], "mp": []}
@@ -149,7 +149,7 @@ def evaluate(video: Path, bundle: str | None, max_frames: int, sheet: Path | Non
         pipeline.run()
         if sheet and record.is_file():
             contact_sheet(record, sheet)
-    return scores(collector.tracks, min_frames=max(2, min(10, collector.frames)))  # a short clip: tracks over all of it
+    return scores(collector.tracks, min_frames=max(2, min(10, -(-collector.frames // 2))))  # a short clip: half of it
 
 
 def main(argv=None) -> int:

@@ -116,7 +116,7 @@ class PersonDetector:
         """A new stream: the next call runs the whole sweep and the motion cue starts afresh."""
         self._sweep_next = self._hog_next = None
         if self.motion is not None:
-            self.motion.previous = None
+            self.motion.previous, self.motion.known_then = None, []
 
     def detect(self, frame_bgr: np.ndarray, known: Sequence[np.ndarray] = ()) -> list[Detection]:
         """Detections in ``frame_bgr`` (H, W, 3 uint8, BGR as OpenCV reads it), best first. ``known``: boxes
@@ -208,36 +208,42 @@ class MotionWindows:
     """Squares where something moved that no known person explains: ``windows(frame_bgr, known, squares) →
     [(x0, y0, x1, y1)]``, at most ``max_windows`` of the given ``squares``.
 
-    The frames are compared at ``scale`` of their size (grey, blurred); pixels that changed by more than
-    ``threshold`` grey levels, outside the middle half of each ``known`` person's box (a neighbour's edge stays),
-    are what moved. The squares (½, ⅓ and ¼ of the short side: their scales suit people of 1/12 to 1/4 of the
-    frame; :data:`MOTION_LEVELS`; and one per moving blob, :data:`BLOB_SIZE` × its height) are taken greedily by the motion in their middle (all but a fifth of the side at each edge) less the
-    motion their border cuts, the smallest of equals, each taking its motion away from the next, while one
-    holds at least ``min_pixels`` in its middle. None on the first call, or when more than ``max_moving`` of the
-    frame changed (the camera itself moved).
+    The frames are compared at ``scale`` of their size (grey, blurred). What moved: pixels that changed by more
+    than ``threshold`` grey levels, outside each ``known`` person's box now and at the previous call (a walker
+    leaves a trace where they were) grown by ``known_margin`` of its size on each side, in blobs at least nearly
+    as tall as wide (people are upright; a shadow or a reflection on the floor is not). The candidate squares —
+    ½, ⅓ and ¼ of the short side (:data:`MOTION_LEVELS`: scales that suit people of 1/12 to 1/4 of the frame)
+    and one per moving blob of :data:`BLOB_SIZE` × its height — are taken greedily by the motion in their middle
+    (all but a fifth of the side at each edge) less the motion their border cuts, the smallest of equals, each
+    taking its motion away from the next, while one holds at least ``min_pixels`` in its middle. None on the
+    first call, or when more than ``max_moving`` of the frame changed (the camera itself moved).
     """
 
-    def __init__(self, max_windows: int = 3, scale: float = 0.25, threshold: int = 16, min_pixels: int = 6,
-                 max_moving: float = 0.3) -> None:
+    def __init__(self, max_windows: int = 3, scale: float = 0.25, threshold: int = 16, min_pixels: int = 15,
+                 max_moving: float = 0.3, known_margin: float = 0.15) -> None:
+        self.known_margin = known_margin
         self.max_windows, self.scale, self.threshold = max_windows, scale, threshold
         self.min_pixels, self.max_moving = min_pixels, max_moving
         self.previous: Optional[np.ndarray] = None
+        self.known_then: list[np.ndarray] = []
 
     def __call__(self, frame_bgr: np.ndarray, known: Sequence[np.ndarray],
                  squares: Sequence[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         small = cv2.GaussianBlur(cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA), (5, 5), 0)
         previous, self.previous = self.previous, small
+        known_then, self.known_then = self.known_then, list(known)
         if previous is None or previous.shape != small.shape or not len(squares):
             return []
         moving = (cv2.absdiff(small, previous) > self.threshold).astype(np.int32)
         if moving.mean() > self.max_moving:
             return []
-        for b in known:
+        for b in [*known, *known_then]:  # where the people we know are, and were at the previous call
             x0, y0, x1, y1 = np.asarray(b, np.float64) * self.scale
-            x0, x1 = x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4
-            x0, y0, x1, y1 = (int(round(v)) for v in (x0, y0, x1, y1))
+            mx, my = (x1 - x0) * self.known_margin, (y1 - y0) * self.known_margin
+            x0, y0, x1, y1 = (int(round(v)) for v in (x0 - mx, y0 - my, x1 + mx, y1 + my))
             moving[max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = 0
+        moving = self._upright(moving)
         squares = list(squares) + self._blob_squares(moving, frame_bgr.shape[:2])
         sq = (np.asarray(squares, np.float64) * self.scale).round().astype(int)
         inset = (sq[:, 2:] - sq[:, :2]) // 5
@@ -257,6 +263,14 @@ class MotionWindows:
             x0, y0, x1, y1 = sq[best]
             moving[y0:y1, x0:x1] = 0
         return out
+
+    def _upright(self, moving: np.ndarray) -> np.ndarray:
+        """``moving`` without its blobs that are wider than tall (a shadow or a reflection on the floor, a door):
+        a walker's blob is upright."""
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(moving.astype(np.uint8), np.ones((3, 3), np.uint8)))
+        keep = np.zeros(count, bool)
+        keep[1:] = stats[1:, 3] >= 0.8 * stats[1:, 2]
+        return np.where(keep[labels], moving, 0)
 
     def _blob_squares(self, moving: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
         """One square per moving blob, centred on it, of ``BLOB_SIZE`` × its height (people are upright): a far
