@@ -104,3 +104,24 @@ def test_the_motion_cue_picks_the_squares_where_someone_unknown_moved():
     cue = MotionWindows(max_windows=2)
     cue(still, [], squares)
     assert cue(255 - still, [], squares) == []  # everything changed: the camera moved, no cue
+
+
+def test_bench_detection_prints_and_writes_the_same_figures(tmp_path, capsys):
+    from tools import bench_detection
+    from training.synthetic import render
+
+    if not render.gl_available():
+        pytest.skip("no headless OpenGL (Mesa EGL) here: the crowd clips cannot be rendered")
+    out = tmp_path / "out"
+    assert bench_detection.main(["--clips", "1", "--frames", "4", "--candidates", "full", "motion-sweep23",
+                                 "--cache", str(tmp_path / "cache"), "--out", str(out)]) == 0
+    import json
+
+    rows = json.loads((out / "detection.json").read_text())["rows"]
+    md, printed = (out / "detection.md").read_text(), capsys.readouterr().out
+    assert [r["candidate"] for r in rows] == ["full", "motion-sweep23"] and all(r["frames"] == 4 for r in rows)
+    for r in rows:
+        assert r["ms_per_frame"] > 0 and 0 <= r["fp_per_frame"]
+        line = f"| {r['candidate']} | {r['ms_per_frame']:.0f} |"
+        assert line in md and line in printed
+    assert list((tmp_path / "cache").glob("crowd_*.npz"))  # the clips are kept for the next run

@@ -38,7 +38,8 @@ CANDIDATES: dict[str, tuple[str, dict, dict]] = {
     "strips3": ("whole frame + 3 squares along the long side, every 10th frame", {"tiles": 3}, {"detect_every": 10}),
     "sweep23": ("whole frame + 1 square per detection of a sweep of ½- and ⅓-side squares (the first detection runs it "
                 "all), every 10th frame", {"sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
-    "motion-sweep23": ("sweep23 + the 3 squares of the sweep holding the most unexplained motion (the live default)",
+    "motion-sweep23": ("sweep23 + up to 3 squares (½, ⅓, ¼ of the side, or around a moving blob) holding the most motion no "
+                       "followed person explains (the live default)",
                        {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
     "motion-sweep23-every5": ("the same, every 5th frame", {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1},
                               {"detect_every": 5}),
