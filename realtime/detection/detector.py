@@ -219,7 +219,7 @@ class MotionWindows:
     first call, or when more than ``max_moving`` of the frame changed (the camera itself moved).
     """
 
-    def __init__(self, max_windows: int = 3, scale: float = 0.25, threshold: int = 16, min_pixels: int = 15,
+    def __init__(self, max_windows: int = 3, scale: float = 0.25, threshold: int = 16, min_pixels: int = 8,
                  max_moving: float = 0.3, known_margin: float = 0.15) -> None:
         self.known_margin = known_margin
         self.max_windows, self.scale, self.threshold = max_windows, scale, threshold
