@@ -86,7 +86,7 @@ class CrowdGenerator:
             frac = float(np.exp(rng.uniform(lo, hi)))
             betas = np.clip(rng.standard_normal(gen.cfg.num_betas), -gen.cfg.beta_clip, gen.cfg.beta_clip)
             pose, _ = gen.library_source(rng, T, cfg.fps)
-            v, _ = gen._pose_person(pose, betas)
+            v, _ = gen.pose_person(pose, betas)
             v = v - np.array([0.0, v[..., 1].min(), 0.0])  # feet on the floor
             tall = float(np.ptp(v[0, :, 1]))
             depth = f * tall / (frac * h)  # distance that gives that height in the image

@@ -281,7 +281,7 @@ class SyntheticGenerator:
         self.cull = True
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _pose_person(self, pose: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def pose_person(self, pose: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One person in the world frame, without translation: pose (T, 72), betas (B,) →
         vertices (T, V, 3) and pool points (T, 24 + L, 3) (joints ++ landmarks), float64.
 
@@ -351,12 +351,12 @@ class SyntheticGenerator:
         betas = np.clip(rng.standard_normal(cfg.num_betas), -cfg.beta_clip, cfg.beta_clip)
         pose_w, transl_w, activity, ground_each = self._motion(rng, True)
         second = rng.random() < cfg.p_second_person
-        verts_w, pool_w = self._pose_person(pose_w, betas)
+        verts_w, pool_w = self.pose_person(pose_w, betas)
         v2 = transl2 = None
         if second:
             betas2 = np.clip(rng.standard_normal(cfg.num_betas), -cfg.beta_clip, cfg.beta_clip)
             pose2, transl2, _, _ = self._motion(rng, False)
-            v2, _ = self._pose_person(pose2, betas2)
+            v2, _ = self.pose_person(pose2, betas2)
             transl2 = np.zeros((T, 3)) if transl2 is None else transl2
         transl_w = np.zeros((T, 3)) if transl_w is None else transl_w.copy()
         transl_w = _ground(verts_w, transl_w, ground_each)
