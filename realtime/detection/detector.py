@@ -243,16 +243,15 @@ class MotionWindows:
             mx, my = (x1 - x0) * self.known_margin, (y1 - y0) * self.known_margin
             x0, y0, x1, y1 = (int(round(v)) for v in (x0 - mx, y0 - my, x1 + mx, y1 + my))
             moving[max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = 0
-        moving = self._upright(moving)
-        squares = list(squares) + self._blob_squares(moving, frame_bgr.shape[:2])
-        sq = (np.asarray(squares, np.float64) * self.scale).round().astype(int)
+        moving, blobs = self._upright(moving)
+        squares = list(squares) + self._blob_squares(blobs, frame_bgr.shape[:2])
+        sq = np.clip((np.asarray(squares, np.float64) * self.scale).round().astype(int), 0, None)
         inset = (sq[:, 2:] - sq[:, :2]) // 5
         middle = np.concatenate([sq[:, :2] + inset, sq[:, 2:] - inset], 1)
         side = (sq[:, 2] - sq[:, 0]).astype(np.float64)
         out: list[tuple[int, int, int, int]] = []
         for _ in range(self.max_windows):
-            whole = np.array([moving[y0:y1, x0:x1].sum() for x0, y0, x1, y1 in sq])
-            inner = np.array([moving[y0:y1, x0:x1].sum() for x0, y0, x1, y1 in middle])
+            whole, inner = _box_sums(moving, sq), _box_sums(moving, middle)
             # a square finds whom it holds whole: motion in its middle, less what its border cuts; of equals, the
             # smallest (the most enlarged)
             score = inner - (whole - inner) - 1e-3 * side
@@ -264,21 +263,21 @@ class MotionWindows:
             moving[y0:y1, x0:x1] = 0
         return out
 
-    def _upright(self, moving: np.ndarray) -> np.ndarray:
-        """``moving`` without its blobs that are wider than tall (a shadow or a reflection on the floor, a door):
-        a walker's blob is upright."""
+    @staticmethod
+    def _upright(moving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``moving`` without its blobs that are wider than tall (a shadow or a reflection on the floor, a door:
+        a walker's blob is upright), and the kept blobs' ``(x, y, w, h, area)`` rows."""
         count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(moving.astype(np.uint8), np.ones((3, 3), np.uint8)))
         keep = np.zeros(count, bool)
         keep[1:] = stats[1:, 3] >= 0.8 * stats[1:, 2]
-        return np.where(keep[labels], moving, 0)
+        return np.where(keep[labels], moving, 0), stats[keep]
 
-    def _blob_squares(self, moving: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    def _blob_squares(self, blobs: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
         """One square per moving blob, centred on it, of ``BLOB_SIZE`` × its height (people are upright): a far
         walker gets a square that enlarges it as much as the detector likes."""
         h, w = shape
-        count, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(moving.astype(np.uint8), np.ones((3, 3), np.uint8)))
         out = []
-        for x, y, bw, bh, area in stats[1:count]:
+        for x, y, bw, bh, area in blobs:
             if area < self.min_pixels:
                 continue
             side = int(np.clip(BLOB_SIZE * bh / self.scale, 128, min(h, w)))
@@ -286,6 +285,16 @@ class MotionWindows:
             x0, y0 = int(np.clip(round(cx - side / 2), 0, w - side)), int(np.clip(round(cy - side / 2), 0, h - side))
             out.append((x0, y0, x0 + side, y0 + side))
         return out
+
+
+def _box_sums(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Sums of a 0/1 ``image`` over ``boxes (N, 4)`` (x0, y0, x1, y1, exclusive ends; clipped to the image), by its
+    integral image."""
+    ii = cv2.integral(image.astype(np.uint8), sdepth=cv2.CV_32S)  # a 0/1 mask
+    h, w = image.shape[:2]
+    x0, x1 = np.clip(boxes[:, 0], 0, w), np.clip(boxes[:, 2], 0, w)
+    y0, y1 = np.clip(boxes[:, 1], 0, h), np.clip(boxes[:, 3], 0, h)
+    return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
 
 
 def body_boxes(keypoints: np.ndarray) -> np.ndarray:
