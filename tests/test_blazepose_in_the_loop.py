@@ -187,3 +187,25 @@ def test_blazepose_on_renders_report(tmp_path):
     md = (tmp_path / "blazepose_on_renders.md").read_text()
     assert all(f"| {r['category']} | {r['frames']} |" in md for r in rows)
     assert (tmp_path / "blazepose_on_renders.png").stat().st_size > 0
+
+
+def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
+    """tools/probe_inputs.py: the per-frame probe reads the shards' BlazePose arrays, grows its input by the
+    heatmaps and the mask, and writes one finite row per input set and baseline."""
+    tool = load_tool("probe_inputs")
+    cfg = SyntheticConfig(seq_len=4, crop_size=S)
+    for sub, seed in (("synthetic", 5), ("synthetic_heldout", 6)):
+        write_shards(tmp_path / sub, num_clips=2, shard_size=2, seed=seed, config=cfg, annotate=annotate)
+    frames = tool.load_frames(tmp_path / "synthetic", 2, "test")
+    n = len(frames["joints"])
+    assert n > 0 and frames["joints"].shape == (n, 14, 3)
+    widths = [tool.inputs(frames, s).shape for s in tool.INPUT_SETS]
+    assert widths[0] == (n, 33 * 9) and widths[0][1] < widths[1][1] < widths[2][1]
+    assert tool.main(["--data-root", str(tmp_path), "--clips", "2", "--heldout-clips", "2", "--steps", "5",
+                      "--out", str(tmp_path / "out")]) == 0
+    import json
+
+    rows = json.loads((tmp_path / "out" / "probe_inputs.json").read_text())["rows"]
+    assert len(rows) == 1 + len(tool.INPUT_SETS)
+    assert all(np.isfinite(r["pa_mpjpe"]) and r["pa_mpjpe"] > 0 for r in rows.values())
+    assert tool.main(["--data-root", str(tmp_path / "missing")]) == 2

@@ -114,6 +114,21 @@ def test_config_refuses_what_cannot_be():
         load_model_config("lite_blazepose", ["streams.flow.backbone=blazepose", "streams.flow.pretrained=none"])
 
 
+def test_stream_dropout_acts_in_training_only_and_keeps_the_weights():
+    cfg = load_model_config("lite_blazepose", ["streams.rgb.dropout=0.5"])
+    model = build_model(cfg)
+    stream = model.streams["rgb"]
+    x = torch.rand(64, NUM_LANDMARKS, len(CHANNELS))
+    stream.train()
+    assert not torch.allclose(stream(x), stream(x))  # a new mask each call
+    stream.eval()
+    torch.testing.assert_close(stream(x), stream(x))
+    plain = build_model(load_model_config("lite_blazepose"))
+    assert plain.state_dict().keys() == model.state_dict().keys()  # checkpoints with and without it load alike
+    with pytest.raises(Exception, match="blazepose MLP"):
+        load_model_config("lite_blazepose", ["streams.flow.dropout=0.1"])
+
+
 def test_batches_need_blazepose_outputs_and_jitter_only_found_frames():
     item = {"rgb": torch.zeros(4, 3, 128, 128), "flow": torch.zeros(4, 2, 128, 128), "kp2d": torch.zeros(4, 49, 3)}
     with pytest.raises(BatchError, match="--blazepose"):

@@ -54,11 +54,15 @@ class ImageStreamConfig(StrictModel):
     feature_dim: PositiveInt = 2048
     #: Where the backbone starts from: ImageNet weights, a frame-based pose model, or nothing.
     pretrained: Literal["imagenet", "frame_pose", "none"] = "imagenet"
+    #: ``blazepose`` only: dropout in the MLP over BlazePose's outputs (training time; no weights).
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _own_backbones_untrained(self) -> "ImageStreamConfig":
         if self.backbone in ("small_cnn", "blazepose") and self.pretrained != "none":
             raise ValueError(f"backbone {self.backbone} has no {self.pretrained} weights; set pretrained: none")
+        if self.dropout and self.backbone != "blazepose":
+            raise ValueError(f"dropout is the blazepose MLP's; backbone {self.backbone} has none (set dropout: 0)")
         return self
 
 

@@ -412,7 +412,7 @@ class BlazePoseStream(nn.Module):
     → ``(N, embed_dim)``. Landmark coordinates are weighted by presence, so a missed frame (all zeros) and
     an unsure landmark both read as "not seen"."""
 
-    def __init__(self, hidden_dim: int = 512, embed_dim: int = 512) -> None:
+    def __init__(self, hidden_dim: int = 512, embed_dim: int = 512, dropout: float = 0.0) -> None:
         super().__init__()
         from ..blazepose_input import CHANNELS, NUM_LANDMARKS
 
@@ -426,6 +426,7 @@ class BlazePoseStream(nn.Module):
             nn.Linear(hidden_dim, hidden_dim),
             nn.GELU(),
         )
+        self.dropout = nn.Dropout(dropout)  # no weights: checkpoints with and without it load alike
         self.fc = nn.Linear(hidden_dim, embed_dim)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -437,7 +438,7 @@ class BlazePoseStream(nn.Module):
             )
         presence = x[..., 4:5].clamp(0.0, 1.0)
         coords = torch.cat([x[..., :3] * presence, x[..., 3:5], x[..., 5:8] * presence, x[..., 8:]], dim=-1)
-        return self.fc(self.mlp(coords.flatten(1)))
+        return self.fc(self.dropout(self.mlp(coords.flatten(1))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -490,7 +491,7 @@ def build_streams(
     s, d, crop = cfg.streams, cfg.embed_dim, cfg.input.crop_size
     streams = nn.ModuleDict()
     if s.rgb.backbone == BLAZEPOSE:
-        streams["rgb"] = BlazePoseStream(s.rgb.feature_dim, d)
+        streams["rgb"] = BlazePoseStream(s.rgb.feature_dim, d, s.rgb.dropout)
     else:
         streams["rgb"] = build_image_stream(s.rgb, RGB_CHANNELS, d, crop, weights.get("rgb"), strict, "rgb")
     if s.flow.enabled:
