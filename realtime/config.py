@@ -49,6 +49,9 @@ class TrackingConfig(StrictModel):
     #: frame at ×2, spread over 4 detections): far, blurred people that BlazePose's face-keyed detector misses.
     #: On in ``configs/live/room.yaml`` (RTSP cameras over streets, courts, shops), off for webcams.
     detect_hog_upscale: float = Field(0.0, ge=0, le=4)
+    #: While the tracker keeps a lost person's track (crossing another, a short occlusion), the frames between
+    #: detections look for them in a square around where the track expects them (``MultiPersonPose``).
+    detect_lost: bool = True
     #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
     #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).
     landmark_runtime: Literal["auto", "litert", "onnxruntime"] = "auto"

@@ -269,5 +269,25 @@ def test_a_newcomer_is_found_at_the_next_detection(demo_frames):
     assert pose.detector_runs == 2  # frames 0 and 10
 
 
+def test_a_person_hidden_for_a_moment_is_looked_for_where_they_were(demo_frames):
+    """Two people; the right one is hidden in frames 5–7 (someone crossing in front). With ``reacquire`` the frames
+    between detections search a square where the lost track expects them, and they are back, same id, at frame 8;
+    without it they wait for the next detection (frame 30)."""
+    from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector
+
+    def frame(i: int) -> np.ndarray:
+        left = demo_frames[i][:, 140:460]
+        right = cv2_flip(demo_frames[i + 100])[:, 180:500] if not 5 <= i <= 7 else np.zeros_like(left)
+        return np.ascontiguousarray(np.concatenate([left, right], axis=1))
+
+    seen = {}
+    for reacquire in (True, False):
+        pose = MultiPersonPose(PersonDetector(), LandmarkEstimator(), PersonTracker(), detect_every=30, reacquire=reacquire)
+        seen[reacquire] = [[p.id for p in pose.process(frame(i), i)] for i in range(14)]
+        assert seen[reacquire][:5] == [[0, 1]] * 5 and seen[reacquire][5:8] == [[0]] * 3
+    assert seen[True][8:] == [[0, 1]] * 6
+    assert seen[False][8:] == [[0]] * 6
+
+
 def cv2_flip(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[:, ::-1])

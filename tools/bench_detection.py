@@ -39,13 +39,17 @@ CANDIDATES: dict[str, tuple[str, dict, dict]] = {
     "sweep23": ("whole frame + 1 square per detection of a sweep of ½- and ⅓-side squares (the first detection runs it "
                 "all), every 10th frame", {"sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
     "motion-sweep23": ("sweep23 + up to 3 squares (½, ⅓, ¼ of the side, or around a moving blob) holding the most motion no "
-                       "followed person explains (the live default)",
+                       "followed person explains",
                        {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
+    "motion-sweep23-lost": ("motion-sweep23 + between detections, a square around each person just lost, where their track "
+                            "expects them, while the tracker keeps the track (the live default)",
+                            {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10, "reacquire": True}),
     "motion-sweep23-every5": ("the same, every 5th frame", {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1},
                               {"detect_every": 5}),
-    "motion-sweep23-hog": ("motion-sweep23 + OpenCV's HOG people detector on the frame enlarged ×2 (the whole frame at the "
-                           "first detection, then one of 4 strips per detection; configs/live/room.yaml)",
-                           {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1, "hog_upscale": 2.0}, {"detect_every": 10}),
+    "motion-sweep23-lost-hog": ("motion-sweep23-lost + OpenCV's HOG people detector on the frame enlarged ×2 (the whole frame "
+                                "at the first detection, then one of 4 strips per detection; configs/live/room.yaml)",
+                                {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1, "hog_upscale": 2.0},
+                                {"detect_every": 10, "reacquire": True}),
 }
 
 
@@ -128,9 +132,9 @@ def main(argv=None) -> int:
           f"where ≥ {MIN_VISIBLE:.0%} of it shows and ≥ {MIN_INSIDE:.0%} of its box is in the frame (person-frames per band: "
           f"{people}). Time: the detection stage (detector, landmark model, tracker) per frame, one thread.\n\n{table}\n\n"
           + "\n".join(f"- `{r['candidate']}`: {r['what']}" for r in rows)
-          + "\n\nThe live default (`configs/live/default.yaml`) is `motion-sweep23`: of the settings that keep one person at "
+          + "\n\nThe live default (`configs/live/default.yaml`) is `motion-sweep23-lost`: of the settings that keep one person at "
           "30 fps on this CPU (`tools/bench_live.py`), it finds the most people. `configs/live/room.yaml` adds the HOG "
-          "detector (`motion-sweep23-hog`) for real street cameras, where it finds far, blurred people that BlazePose's "
+          "detector (`motion-sweep23-lost-hog`) for real street cameras, where it finds far, blurred people that BlazePose's "
           "detector does not (docs/eval_clips/room); on these renders it adds little and its boxes bring false "
           f"positives.\n\n{environment()}\n")
     (args.out / "detection.md").write_text(md)

@@ -125,8 +125,23 @@ class PersonDetector:
         windows = detection_windows(rgb.shape[:2], self.tiles) + self._sweep_turn(rgb.shape[:2])
         if self.motion is not None:
             windows += self.motion(frame_bgr, known, sweep_windows(rgb.shape[:2], MOTION_LEVELS))
-        parts = [self._candidates(rgb, w) for w in windows]
+        out = self._detections(rgb, windows)
         hog = self._hog_turn(frame_bgr)
+        return out + hog[: max(self.max_persons - len(out), 0) if self.max_persons else None]
+
+    def detect_around(self, frame_bgr: np.ndarray, boxes: Sequence[np.ndarray]) -> list[Detection]:
+        """Detections in a square around each of ``boxes`` (:func:`square_around`) only, best first: where
+        people just lost are expected (``MultiPersonPose``'s ``reacquire``). No sweep, motion or HOG turn."""
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        h, w = rgb.shape[:2]
+        windows = [square_around((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[3] - b[1], (h, w)) for b in np.asarray(boxes, np.float64)]
+        return self._detections(rgb, windows)
+
+    def _detections(self, rgb: np.ndarray, windows: Sequence[tuple[int, int, int, int]]) -> list[Detection]:
+        """BlazePose's detector over ``windows``, one weighted NMS over all, best first."""
+        parts = [self._candidates(rgb, w) for w in windows]
+        if not parts:
+            return []
         face = np.concatenate([p[0] for p in parts])
         kps = np.concatenate([p[1] for p in parts])
         scores = np.concatenate([p[2] for p in parts])
@@ -139,7 +154,7 @@ class PersonDetector:
             out.append(Detection(box=box.astype(np.float32), score=float(s), keypoints=k.astype(np.float32), face_box=f))
             if self.max_persons and len(out) >= self.max_persons:
                 break
-        return out + hog[: max(self.max_persons - len(out), 0) if self.max_persons else None]
+        return out
 
     def _hog_turn(self, frame_bgr: np.ndarray) -> list[Detection]:
         """HOG people in this call's region (the whole frame first, then one strip per call), best first."""
@@ -275,16 +290,17 @@ class MotionWindows:
     def _blob_squares(self, blobs: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
         """One square per moving blob, centred on it, of ``BLOB_SIZE`` × its height (people are upright): a far
         walker gets a square that enlarges it as much as the detector likes."""
-        h, w = shape
-        out = []
-        for x, y, bw, bh, area in blobs:
-            if area < self.min_pixels:
-                continue
-            side = int(np.clip(BLOB_SIZE * bh / self.scale, 128, min(h, w)))
-            cx, cy = (x + bw / 2) / self.scale, (y + bh / 2) / self.scale
-            x0, y0 = int(np.clip(round(cx - side / 2), 0, w - side)), int(np.clip(round(cy - side / 2), 0, h - side))
-            out.append((x0, y0, x0 + side, y0 + side))
-        return out
+        return [square_around((x + bw / 2) / self.scale, (y + bh / 2) / self.scale, bh / self.scale, shape)
+                for x, y, bw, bh, area in blobs if area >= self.min_pixels]
+
+
+def square_around(cx: float, cy: float, height: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The detection square for someone ``height`` px tall centred at ``(cx, cy)``: :data:`BLOB_SIZE` × the
+    height (at least 128 px, at most the frame's short side), moved inside the frame ``shape`` (h, w)."""
+    h, w = shape
+    side = int(np.clip(BLOB_SIZE * height, 128, min(h, w)))
+    x0, y0 = int(np.clip(round(cx - side / 2), 0, w - side)), int(np.clip(round(cy - side / 2), 0, h - side))
+    return (x0, y0, x0 + side, y0 + side)
 
 
 def _box_sums(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:

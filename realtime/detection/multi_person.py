@@ -59,6 +59,10 @@ class MultiPersonPose:
     overlap a followed person are not re-examined. Regions whose pose-presence score is below
     ``min_pose_score`` and duplicates (:func:`same_person`) are dropped, then the tight boxes of the
     visible landmarks are tracked. ``detect_every = 1`` detects in every frame.
+
+    ``reacquire``: while the tracker keeps a lost person's track (two people crossing, a short occlusion; up to
+    its ``max_missed`` frames), the frames between detections look for them in a square around where the track
+    expects them (:meth:`PersonDetector.detect_around`), so they come back as soon as they show again.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class MultiPersonPose:
         detect_every: int = 1,
         covered_iou: float = 0.3,
         covered_centre: float = 0.3,
+        reacquire: bool = False,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be ≥ 1, got {detect_every}")
@@ -79,6 +84,7 @@ class MultiPersonPose:
         self.tracker = tracker or PersonTracker()
         self.min_pose_score, self.box_visibility = min_pose_score, box_visibility
         self.detect_every, self.covered_iou, self.covered_centre = detect_every, covered_iou, covered_centre
+        self.reacquire = bool(reacquire)
         self._last_detection: Optional[int] = None
         #: Detector passes run so far (the rest of the frames followed their people).
         self.detector_runs = 0
@@ -97,7 +103,7 @@ class MultiPersonPose:
                                               hog_upscale=getattr(t, "detect_hog_upscale", 0.0))
         return cls(detector, estimator,
                    PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
-                   detect_every=t.detect_every)
+                   detect_every=t.detect_every, reacquire=getattr(t, "detect_lost", False))
 
     def _accept(self, lm: Landmarks, found: list[Landmarks]) -> bool:
         if lm.score < self.min_pose_score or lm.box(self.box_visibility) is None:
@@ -120,6 +126,10 @@ class MultiPersonPose:
         if due or len(people) < len(follow) or not people:
             self._last_detection = frame_index
             people = self._add_detected(frame_bgr, people)
+        elif self.reacquire:
+            lost = [t.predicted_box(frame_index) for t in self.tracker.tracks if t.missed > 0]
+            if lost:
+                people = self._add_detected(frame_bgr, people, around=lost)
         # The landmark objects ride along through the tracker as ``track.data.landmarks``.
         dets = [Detection(box=lm.box(self.box_visibility), score=lm.score, landmarks=lm) for lm in people]
         tracks = self.tracker.update(dets, frame_index)
@@ -157,12 +167,15 @@ class MultiPersonPose:
                 return True
         return False
 
-    def _add_detected(self, frame_bgr: np.ndarray, found: list[Landmarks]) -> list[Landmarks]:
-        """``found`` plus the detector's people not already among them."""
+    def _add_detected(self, frame_bgr: np.ndarray, found: list[Landmarks],
+                      around: Optional[Sequence[np.ndarray]] = None) -> list[Landmarks]:
+        """``found`` plus the detector's people not already among them (``around``: only in squares around
+        these boxes)."""
         self.detector_runs += 1
         found = list(found)
         known = [b for b in (lm.box(self.box_visibility) for lm in found) if b is not None]
-        for det in self.detector.detect(frame_bgr, known):
+        dets = self.detector.detect(frame_bgr, known) if around is None else self.detector.detect_around(frame_bgr, around)
+        for det in dets:
             if self._covered(det, found):
                 continue
             lm = self.estimator.estimate(frame_bgr, det.roi())
