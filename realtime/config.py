@@ -50,7 +50,7 @@ class TrackingConfig(StrictModel):
     #: On in ``configs/live/room.yaml`` (RTSP cameras over streets, courts, shops), off for webcams.
     detect_hog_upscale: float = Field(0.0, ge=0, le=4)
     #: While the tracker keeps a lost person's track (crossing another, a short occlusion), the frames between
-    #: detections look for them in a square around where the track expects them (``MultiPersonPose``).
+    #: detections look for them in a square around where they were last seen (``MultiPersonPose``).
     detect_lost: bool = True
     #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
     #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).

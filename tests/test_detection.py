@@ -271,7 +271,7 @@ def test_a_newcomer_is_found_at_the_next_detection(demo_frames):
 
 def test_a_person_hidden_for_a_moment_is_looked_for_where_they_were(demo_frames):
     """Two people; the right one is hidden in frames 5–7 (someone crossing in front). With ``reacquire`` the frames
-    between detections search a square where the lost track expects them, and they are back, same id, at frame 8;
+    between detections search a square where they were last seen, and they are back, same id, at frame 8;
     without it they wait for the next detection (frame 30)."""
     from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector
 

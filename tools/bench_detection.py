@@ -41,8 +41,8 @@ CANDIDATES: dict[str, tuple[str, dict, dict]] = {
     "motion-sweep23": ("sweep23 + up to 3 squares (½, ⅓, ¼ of the side, or around a moving blob) holding the most motion no "
                        "followed person explains",
                        {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10}),
-    "motion-sweep23-lost": ("motion-sweep23 + between detections, a square around each person just lost, where their track "
-                            "expects them, while the tracker keeps the track (the live default)",
+    "motion-sweep23-lost": ("motion-sweep23 + between detections, a square around where each person just lost was last "
+                            "seen, while the tracker keeps their track (the live default)",
                             {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1}, {"detect_every": 10, "reacquire": True}),
     "motion-sweep23-every5": ("the same, every 5th frame", {"motion_windows": 3, "sweep": (2, 3), "sweep_per_run": 1},
                               {"detect_every": 5}),

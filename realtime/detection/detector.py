@@ -131,7 +131,7 @@ class PersonDetector:
 
     def detect_around(self, frame_bgr: np.ndarray, boxes: Sequence[np.ndarray]) -> list[Detection]:
         """Detections in a square around each of ``boxes`` (:func:`square_around`) only, best first: where
-        people just lost are expected (``MultiPersonPose``'s ``reacquire``). No sweep, motion or HOG turn."""
+        people just lost were last seen (``MultiPersonPose``'s ``reacquire``). No sweep, motion or HOG turn."""
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         h, w = rgb.shape[:2]
         windows = [square_around((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[3] - b[1], (h, w)) for b in np.asarray(boxes, np.float64)]

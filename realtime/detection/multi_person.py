@@ -61,8 +61,9 @@ class MultiPersonPose:
     visible landmarks are tracked. ``detect_every = 1`` detects in every frame.
 
     ``reacquire``: while the tracker keeps a lost person's track (two people crossing, a short occlusion; up to
-    its ``max_missed`` frames), the frames between detections look for them in a square around where the track
-    expects them (:meth:`PersonDetector.detect_around`), so they come back as soon as they show again.
+    its ``max_missed`` frames), the frames between detections look for them in a square around their last box
+    (:meth:`PersonDetector.detect_around`), so they come back as soon as they show again. (The last box, not one
+    moved on by the track's velocity: over a dozen frames that drifts off and lands on someone else.)
     """
 
     def __init__(
@@ -127,7 +128,7 @@ class MultiPersonPose:
             self._last_detection = frame_index
             people = self._add_detected(frame_bgr, people)
         elif self.reacquire:
-            lost = [t.predicted_box(frame_index) for t in self.tracker.tracks if t.missed > 0]
+            lost = [t.box for t in self.tracker.tracks if t.missed > 0]
             if lost:
                 people = self._add_detected(frame_bgr, people, around=lost)
         # The landmark objects ride along through the tracker as ``track.data.landmarks``.
