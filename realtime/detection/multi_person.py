@@ -49,6 +49,11 @@ def same_person(a: Landmarks, b: Landmarks, tolerance: float = 0.1, max_inside: 
     return bool(inter > max_inside * max(smaller, 1e-6))
 
 
+#: With ``reacquire``, every this many frames between detections (a person the landmark model keeps losing, e.g. one
+#: it cannot hold apart from a neighbour, would otherwise cost a detector and a landmark pass every frame).
+REACQUIRE_EVERY = 3
+
+
 class MultiPersonPose:
     """``process(frame_bgr, frame_index)`` → :class:`PersonPose` per tracked person in the frame.
 
@@ -61,9 +66,10 @@ class MultiPersonPose:
     visible landmarks are tracked. ``detect_every = 1`` detects in every frame.
 
     ``reacquire``: while the tracker keeps a lost person's track (two people crossing, a short occlusion; up to
-    its ``max_missed`` frames), the frames between detections look for them in a square around their last box
-    (:meth:`PersonDetector.detect_around`), so they come back as soon as they show again. (The last box, not one
-    moved on by the track's velocity: over a dozen frames that drifts off and lands on someone else.)
+    its ``max_missed`` frames), every :data:`REACQUIRE_EVERY`-th frame between detections looks for them in a
+    square around their last box (:meth:`PersonDetector.detect_around`), so they come back soon after they show
+    again. (The last box, not one moved on by the track's velocity: over a dozen frames that drifts off and
+    lands on someone else.)
     """
 
     def __init__(
@@ -127,7 +133,7 @@ class MultiPersonPose:
         if due or len(people) < len(follow) or not people:
             self._last_detection = frame_index
             people = self._add_detected(frame_bgr, people)
-        elif self.reacquire:
+        elif self.reacquire and (frame_index - self._last_detection) % REACQUIRE_EVERY == 0:
             lost = [t.box for t in self.tracker.tracks if t.missed > 0]
             if lost:
                 people = self._add_detected(frame_bgr, people, around=lost)
