@@ -158,7 +158,6 @@ def main(argv=None) -> int:
         if not (root / sub / "manifest.json").is_file():
             print(f"error: no shards in {root / sub}; make them first (training/checkpoints/README.md, 'How it was made')", file=sys.stderr)
             return 2
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train = load_frames(root / "synthetic", args.clips, "training clips")
     test = load_frames(root / "synthetic_heldout", args.heldout_clips, "held-out clips")
     rows = {"MediaPipe world landmarks, linear map to the joints": linear_world_map(train, test)}
