@@ -52,6 +52,26 @@ def test_forward_matches_smplx_lbs(with_posedirs: bool, batch: int) -> None:
     torch.testing.assert_close(out.joints, ref_j + transl[:, None], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("with_posedirs", [True, False])
+def test_joints_only_pass_gives_the_same_joints_and_landmarks(with_posedirs: bool) -> None:
+    """``vertices=False`` (the landmark fit's first pass) poses only the vertices the regressors read."""
+    bodies = [BodyModel(make_body_data(with_posedirs=with_posedirs, seed=3)).double()]
+    if not with_posedirs:
+        bodies.append(BodyModel.open().double())  # sparse regressors: a real subset of the mesh
+    gen = torch.Generator().manual_seed(5)
+    pose = (torch.rand(3, 24, 3, generator=gen, dtype=torch.float64) - 0.5) * 2.0
+    betas = torch.randn(3, 10, generator=gen, dtype=torch.float64)
+    transl = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    for body in bodies:
+        full = body(pose=pose, betas=betas, transl=transl)
+        part = body(pose=pose, betas=betas, transl=transl, vertices=False)
+        assert part.vertices is None
+        torch.testing.assert_close(part.joints, full.joints, atol=1e-9, rtol=0)
+        torch.testing.assert_close(part.landmarks, full.landmarks, atol=1e-9, rtol=0)
+        if body.has_joint_set("spin49"):
+            torch.testing.assert_close(body.joint_set(part, "spin49"), body.joint_set(full, "spin49"), atol=1e-9, rtol=0)
+
+
 def test_float32_forward_matches_reference_to_1e5(body_data) -> None:
     body = BodyModel(body_data)
     pose = (torch.rand(16, 24, 3) - 0.5) * 2.0

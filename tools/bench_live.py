@@ -38,8 +38,9 @@ from realtime.config import load_live_config
 from realtime.sources import open_source
 from training.paths import CROPS_CHECKPOINT
 
-#: The issue's targets per scenario: (minimum live fps, maximum capture→output p50 ms or None).
-TARGETS = {"lite-1": (30.0, 80.0), "lite-3": (20.0, None), "paper-1": (10.0, None), "paper-1-int8": (10.0, None)}
+#: The issues' targets per scenario: (minimum live fps, maximum capture→output p50 ms or None); lite-1 and
+#: lite-3 are the model issue's (18), which tightened the live-app issue's 80 ms to 40.
+TARGETS = {"lite-1": (30.0, 40.0), "lite-3": (20.0, None), "paper-1": (10.0, None), "paper-1-int8": (10.0, None)}
 SIZE, FPS = (640, 480), 30.0
 
 
@@ -151,10 +152,10 @@ def main() -> int:
                 r = run(clip, bundles[config], realtime, args.warmup, args.threads, precision)
                 e2e = r["summary"]["capture→output"]
                 fps_min, lat_max = TARGETS.get(scenario, (None, None))
-                target = "" if mode != "live" or fps_min is None else f"≥ {fps_min:g} fps" + (f", < {lat_max:g} ms" if lat_max else "")
+                target = "" if mode != "live" or fps_min is None else f"≥ {fps_min:g} fps" + (f", p50 ≤ {lat_max:g} ms" if lat_max else "")
                 # Keeping up with the camera is measured against its own rate: allow 3% for the clip's frame timing.
                 need = 0.97 * fps_min if fps_min == FPS else fps_min
-                met = "" if not target else ("yes" if r["fps"] >= need and (lat_max is None or e2e["p50_ms"] < lat_max) else "no")
+                met = "" if not target else ("yes" if r["fps"] >= need and (lat_max is None or e2e["p50_ms"] <= lat_max) else "no")
                 rows.append({"scenario": scenario, "mode": mode, "backend": r["backend"], "fps": round(r["fps"], 2), "dropped": r["dropped"],
                              "latency_p50_ms": round(e2e["p50_ms"], 1), "latency_p95_ms": round(e2e["p95_ms"], 1), "target": target, "met": met})
                 print(f"  {scenario} {mode}: {rows[-1]}", flush=True)

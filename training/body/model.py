@@ -39,7 +39,7 @@ __all__ = ["BodyModel", "BodyOutput", "pose_to_matrices"]
 class BodyOutput:
     """Posed body. ``B`` batch, ``V`` vertices, ``L`` landmarks."""
 
-    vertices: torch.Tensor  # (B, V, 3)
+    vertices: Optional[torch.Tensor]  # (B, V, 3); None from ``forward(..., vertices=False)``
     joints: torch.Tensor  # (B, 24, 3) kinematic SMPL joints
     landmarks: torch.Tensor  # (B, L, 3) regressed from the posed vertices
     rotmats: torch.Tensor  # (B, 24, 3, 3) local joint rotations
@@ -97,6 +97,18 @@ class BodyModel(nn.Module):
             self.register_buffer("posedirs", f32(data.posedirs.reshape(v * 3, -1).T), persistent=False)
         else:
             self.posedirs = None
+        # The few hundred vertices the joints and landmarks are regressed from: ``forward(vertices=False)``
+        # poses only these (the landmark fit's first pass needs joints, not the mesh).
+        support = np.flatnonzero(np.abs(data.j_regressor).sum(0) + np.abs(lm).sum(0))
+        joints_only = {
+            "v_template": f32(data.v_template[support]), "shapedirs": f32(data.shapedirs[support][..., :nb]),
+            "weights": f32(data.weights[support]), "j_regressor": f32(data.j_regressor[:, support]),
+            "landmark_regressor": f32(lm[:, support]),
+            "posedirs": None if data.posedirs is None else f32(data.posedirs[support].reshape(len(support) * 3, -1).T),
+        }
+        for k, v in joints_only.items():
+            if v is not None:
+                self.register_buffer(f"_joints_only_{k}", v, persistent=False)
         self._set_index_cache: dict[str, torch.Tensor] = {}
 
     # -- constructors ------------------------------------------------------------------------------
@@ -131,8 +143,10 @@ class BodyModel(nn.Module):
         pose: Optional[torch.Tensor] = None,
         betas: Optional[torch.Tensor] = None,
         transl: Optional[torch.Tensor] = None,
+        vertices: bool = True,
     ) -> BodyOutput:
-        """pose: see :func:`pose_to_matrices` (default: rest pose); betas (B, S≤num_betas); transl (B, 3)."""
+        """pose: see :func:`pose_to_matrices` (default: rest pose); betas (B, S≤num_betas); transl (B, 3).
+        ``vertices=False``: the joints and landmarks alone (the same values), without posing the whole mesh."""
         batch = next((t.shape[0] for t in (pose, betas, transl) if t is not None), 1)
         dev, dt = self.v_template.device, self.v_template.dtype
         if pose is None:
@@ -143,14 +157,18 @@ class BodyModel(nn.Module):
             betas = torch.zeros(batch, self.num_betas, device=dev, dtype=dt)
         if betas.shape[-1] > self.num_betas:
             raise ValueError(f"betas has {betas.shape[-1]} components; this body model takes at most {self.num_betas}")
-        vertices, joints = lbs(
-            betas.to(dt), rotmats, self.v_template, self.shapedirs, self.j_regressor, self.parents, self.weights, self.posedirs
-        )
+        if vertices:
+            arrays = (self.v_template, self.shapedirs, self.j_regressor, self.weights, self.posedirs, self.landmark_regressor)
+        else:
+            arrays = tuple(getattr(self, f"_joints_only_{k}", None) for k in
+                           ("v_template", "shapedirs", "j_regressor", "weights", "posedirs", "landmark_regressor"))
+        v_template, shapedirs, j_regressor, weights, posedirs, landmark_regressor = arrays
+        verts, joints = lbs(betas.to(dt), rotmats, v_template, shapedirs, j_regressor, self.parents, weights, posedirs)
         if transl is not None:
-            vertices = vertices + transl[:, None]
+            verts = verts + transl[:, None]
             joints = joints + transl[:, None]
-        landmarks = regress_joints(self.landmark_regressor, vertices)
-        return BodyOutput(vertices=vertices, joints=joints, landmarks=landmarks, rotmats=rotmats)
+        landmarks = regress_joints(landmark_regressor, verts)
+        return BodyOutput(vertices=verts if vertices else None, joints=joints, landmarks=landmarks, rotmats=rotmats)
 
     # -- joint sets --------------------------------------------------------------------------------
     def joint_set_indices(self, name: str) -> torch.Tensor:

@@ -153,9 +153,10 @@ class DTSVIBE(nn.Module):
         lead = theta.shape[:-1]
         rotmat = rot6d_to_matrix(rot6d).reshape(-1, 24, 3, 3)
         betas_m, cam_m = betas.reshape(-1, betas.shape[-1]), cam.reshape(-1, 3)
-        out = self.body(pose=rotmat, betas=betas_m)
+        fitting = self.cfg.landmark_fit.enabled and landmarks is not None
+        out = self.body(pose=rotmat, betas=betas_m, vertices=not fitting)  # the fit poses the mesh after it
         joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)
-        if self.cfg.landmark_fit.enabled and landmarks is not None:
+        if fitting:
             lm = landmarks.reshape(-1, 33, 9).to(joints3d.dtype)
             w = landmark_weights(lm)
             cam_m = fit_camera(joints3d, lm, w, cam_m)
