@@ -11,8 +11,8 @@ from training.body import BodyModel
 from training.body.rotations import axis_angle_to_matrix
 from training.config import load_model_config
 from training.model import build_model
-from training.model.landmark_fit import (BONES, HEAD, LIMB_JOINTS, TORSO_LANDMARKS, TORSO_SMPL, fit_camera, fit_limbs,
-                                         fit_torso, landmark_weights)
+from training.model.landmark_fit import (BONES, HEAD, LIMB_JOINTS, TORSO_LANDMARKS, TORSO_SMPL, WORLD,
+                                         DEPTH_DISAGREEMENT, IMAGE_LENGTH_CHANGE, fit_camera, fit_limbs, fit_torso, landmark_weights)
 
 TINY = ["input.seq_len=8", "embed_dim=64", "streams.rgb.feature_dim=64", "temporal_encoder.layers=1",
         "temporal_encoder.ff_dim=128", "regressor.layers=1", "regressor.dim=64", "regressor.ff_dim=128",
@@ -101,6 +101,48 @@ def test_limbs_turn_onto_the_landmarks_and_keep_their_lengths(body):
     unseen[..., 3] = 0.1
     same = fit_limbs(a, out_a.joints, body.parents, unseen, landmark_weights(unseen), cam[None, :1][:, 0])
     torch.testing.assert_close(same, a, atol=1e-5, rtol=1e-5)
+
+
+def test_world_depth_moves_the_limbs_depth_towards_blazepose_world_landmarks(body):
+    a = _pose(3)
+    b = _pose(4, limbs_only_from=a)
+    out_a, out_b = body(pose=a), body(pose=b)
+    cam = torch.tensor([0.9, 0.0, 0.1])
+    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    s = cam[None, :1][:, 0]
+    unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
+    bone = lambda out, j, c: unit(out.joints[0, c] - out.joints[0, j])  # noqa: E731
+
+    def fitted(world_bones, amount):
+        """The fit with BlazePose's world landmarks laid out along ``world_bones`` {joint: unit bone}."""
+        world = lm.clone()
+        for joint, child, _, m_joint, m_child in BONES:
+            world[0, m_child, WORLD] = world[0, m_joint, WORLD] + world_bones[joint]
+        return body(pose=fit_limbs(a, out_a.joints, body.parents, world, landmark_weights(world), s, world_depth=amount))
+
+    truth = {j: bone(out_b, j, c) for j, c, *_ in BONES}
+    own, towards = fitted(truth, 0.0), fitted(truth, 1.0)
+    closer = 0
+    for joint, child, *_ in BONES:
+        before, after, true = bone(own, joint, child), bone(towards, joint, child), truth[joint]
+        if joint in (1, 2):  # the thighs (SMPL hips) keep the fit's own depth: seated people stay seated
+            torch.testing.assert_close(after, before, atol=1e-6, rtol=0)
+            continue
+        assert (after[2] - true[2]).abs() <= (before[2] - true[2]).abs() + 1e-6
+        closer += int((after[2] - true[2]).abs() < (before[2] - true[2]).abs() - 0.02)
+        # its image keeps its direction, and its length in the image changes by at most IMAGE_LENGTH_CHANGE
+        torch.testing.assert_close(unit(after[:2]), unit(before[:2]), atol=1e-4, rtol=0)
+        assert abs(after[:2].norm() / before[:2].norm() - 1) <= IMAGE_LENGTH_CHANGE + 1e-4
+    assert closer >= 1  # the fit alone had some depth wrong, so the checks above could fail
+    # a world bone on the other side of the image plane (depth fractions ≥ DEPTH_DISAGREEMENT apart) changes
+    # nothing: the mean of the two would lay the bone flat, which neither says
+    mirrored = {j: bone(own, j, c) * torch.tensor([1.0, 1.0, -1.0]) for j, c, *_ in BONES}
+    deep = [j for j, c, *_ in BONES if j not in (1, 2) and 2 * bone(own, j, c)[2].abs() >= DEPTH_DISAGREEMENT]
+    assert deep
+    against = fitted(mirrored, 1.0)
+    for joint, child, *_ in BONES:
+        if joint in deep:
+            torch.testing.assert_close(bone(against, joint, child), bone(own, joint, child), atol=1e-4, rtol=0)
 
 
 def test_model_with_the_fit_streams_like_the_batch_and_follows_the_landmarks():

@@ -324,6 +324,14 @@ def test_combine_losses_weights_terms():
         combine_losses({"kp4d": torch.tensor(1.0)}, weights)
 
 
+def test_shape_term_takes_its_own_weight_when_set():
+    terms = {"smpl_pose": torch.tensor(0.3), "smpl_shape": torch.tensor(0.9)}
+    alike, _ = combine_losses(terms, LossWeights(smpl=100.0))
+    assert alike.item() == pytest.approx(100.0 * 1.2)
+    apart, _ = combine_losses(terms, LossWeights(smpl=100.0, smpl_shape=0.5))
+    assert apart.item() == pytest.approx(100.0 * 0.3 + 0.5 * 0.9)
+
+
 # -- shapes ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "call, expected",

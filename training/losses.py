@@ -334,7 +334,7 @@ LOSS_WEIGHT_OF: dict[str, str] = {
     "kp3d": "kp3d",
     "kp2d": "kp2d",
     "smpl_pose": "smpl",
-    "smpl_shape": "smpl",
+    "smpl_shape": "smpl_shape",  # None there: ``smpl``
     "adv": "adv",
     "flow": "flow",
     "accel": "accel",
@@ -346,8 +346,8 @@ def combine_losses(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 3: ``total = Σ weight(name) · term`` over the terms given (absent terms count 0).
 
-    terms: scalar tensors named as in :data:`LOSS_WEIGHT_OF` (``smpl_pose`` and ``smpl_shape``
-    both take ``weights.smpl``); weights: a ``LossWeights`` (or any object with those fields).
+    terms: scalar tensors named as in :data:`LOSS_WEIGHT_OF` (``smpl_shape`` takes ``weights.smpl`` unless
+    ``weights.smpl_shape`` is set); weights: a ``LossWeights`` (or any object with those fields).
     Returns ``(total, log)``: the total scalar (with grad) and a dict of detached floats, each
     unweighted term plus ``"total"``.
     """
@@ -359,7 +359,8 @@ def combine_losses(
     for name, value in terms.items():
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             raise ValueError(f"loss term {name!r} has shape {_shape_of(value)}; expected a scalar ()")
-        weighted = float(getattr(weights, LOSS_WEIGHT_OF[name])) * value
+        weight = getattr(weights, LOSS_WEIGHT_OF[name], None)
+        weighted = float(weights.smpl if weight is None else weight) * value
         total = weighted if total is None else total + weighted
         log[name] = float(value.detach())
     if total is None:

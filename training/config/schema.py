@@ -105,11 +105,13 @@ class LandmarkFitConfig(StrictModel):
     """After the regressor, place the body on BlazePose's landmarks and turn its limbs onto them
     (``training.model.landmark_fit``; BlazePose V-stream only). ``strength``: 0 keeps the network's limbs,
     1 follows the landmarks' 2D bones fully; ``torso``: also turn the whole body onto the landmarks' torso
-    (lean and facing) before the limbs."""
+    (lean and facing) before the limbs; ``world_depth``: how far each limb bone's depth (towards or away from
+    the camera) moves from the network's to BlazePose's world landmarks' (0: the network's, 1: BlazePose's)."""
 
     enabled: bool = False
     strength: float = Field(1.0, ge=0, le=1)
     torso: bool = True
+    world_depth: float = Field(0.0, ge=0, le=1)
 
 
 class RegressorConfig(StrictModel):
@@ -139,6 +141,10 @@ class LossWeights(StrictModel):
     kp3d: float = Field(300.0, ge=0)
     kp2d: float = Field(200.0, ge=0)
     smpl: float = Field(120.0, ge=0)
+    #: The shape half of L_SMPL on its own weight; None: ``smpl``, as the paper's eq. 6 weights θ and β alike.
+    #: (VIBE's code weights β about a thousandth of θ: where the inputs say little about body shape, an equal
+    #: weight lets an error that cannot shrink dominate the total.)
+    smpl_shape: Optional[float] = Field(None, ge=0)
     adv: float = Field(60.0, ge=0)
     flow: float = Field(0.0, ge=0)
     #: Our extension, not in the paper (keep 0 to reproduce it): weight of ``training.losses.acceleration_loss``.

@@ -164,7 +164,7 @@ class DTSVIBE(nn.Module):
             joints24 = out.joints
             if fit.torso:
                 rotmat, joints24 = fit_torso(rotmat, joints24, lm, w, cam_m[:, 0], fit.strength)
-            rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength)
+            rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength, fit.world_depth)
             out = self.body(pose=rotmat, betas=betas_m)
             joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)
             cam_m = fit_camera(joints3d, lm, w, cam_m)
