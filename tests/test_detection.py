@@ -294,3 +294,17 @@ def test_a_person_hidden_for_a_moment_is_looked_for_where_they_were(demo_frames)
 
 def cv2_flip(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[:, ::-1])
+
+
+def test_each_frames_people_keep_their_boxes_while_the_tracker_moves_on(demo_frames):
+    """Later stages (crops, views, writers) work on a frame while the tracker is already frames ahead: the people
+    of a frame carry snapshots of their tracks, not the tracker's live objects (a crop once read a later box)."""
+    pose = _pose_pipeline(10)
+    first = pose.process(demo_frames[0], 0)
+    assert first
+    box = first[0].track.box.copy()
+    for i in range(1, 40):
+        pose.process(demo_frames[i], i)
+    live = next(t for t in pose.tracker.tracks if t.id == first[0].id)
+    assert np.abs(live.box - box).max() > 1.0  # the person moved, and the tracker with them
+    np.testing.assert_array_equal(first[0].track.box, box)  # frame 0's person did not

@@ -140,7 +140,7 @@ class MultiPersonPose:
         # The landmark objects ride along through the tracker as ``track.data.landmarks``.
         dets = [Detection(box=lm.box(self.box_visibility), score=lm.score, landmarks=lm) for lm in people]
         tracks = self.tracker.update(dets, frame_index)
-        return [PersonPose(t, t.data.landmarks) for t in tracks]
+        return [PersonPose(t.snapshot(), t.data.landmarks) for t in tracks]  # frozen: later stages read them
 
     def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> list[Landmarks]:
         found: list[Landmarks] = []

@@ -3,7 +3,7 @@ exponential box smoothing, and VIBE-style square crops."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -52,6 +52,11 @@ class Track:
     hits: int = 1
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     data: Any = None
+
+    def snapshot(self) -> "Track":
+        """A copy of the track as it is now. The tracker changes its tracks frame after frame while later stages
+        (crops, views, writers) still work on an earlier frame: each frame's people carry snapshots."""
+        return replace(self, box=self.box.copy(), raw_box=self.raw_box.copy(), velocity=self.velocity.copy())
 
     def crop(self, scale: float = 1.2) -> tuple[float, float, float]:
         """Square crop ``(cx, cy, size)`` of the smoothed box (see :func:`crop_box`)."""
