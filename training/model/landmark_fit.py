@@ -23,8 +23,10 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    stays the body's, and its depth is what that length leaves (never quite none: ``DEPTH_FLOOR``), on the
    side of the camera the network put it (the network resolves the depth ambiguity; the image the rest). ``strength`` blends
    between the network's bone (0) and that one (1). The turn is the smallest rotation, applied to the
-   joint's rotation, so the twist, the hands and the feet come along. Last, the neck turns about the view
-   axis so that the head leans, in the image, as BlazePose's ears do over its shoulders.
+   joint's rotation, so the twist, the hands and the feet come along. With ``world_depth`` the upper arms',
+   forearms' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``). Last,
+   the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
+   shoulders.
 
 Then the body is posed again and the camera re-fitted once more. Everything is batched tensor algebra
 (it runs inside the exported ``temporal_step`` graph, and gradients pass).
@@ -35,6 +37,8 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+
+from ..blazepose_input import CHANNELS
 
 __all__ = ["BONES", "LIMB_JOINTS", "fit_camera", "fit_limbs", "fit_torso", "landmark_weights"]
 
@@ -68,7 +72,7 @@ TORSO_PASSES = 2
 HEAD = (12, 15, (16, 17), (11, 12), (7, 8))
 #: The world landmarks' channels in BlazePose's features (``training.blazepose_input``): metres, hip-centred,
 #: on the camera's axes, z away from the camera as the body's joints here.
-WORLD = slice(5, 8)
+WORLD = slice(CHANNELS.index("world_x"), CHANNELS.index("world_z") + 1)
 #: The bones whose depth moves towards BlazePose's world landmarks' (``world_depth``), by their rotating joint:
 #: upper arms, forearms, shins. Not the thighs: on the held-out renders BlazePose's thigh depth is wrong for
 #: seated people (mean depth-fraction error 0.28, the network's 0.10), and a seated body would stand up.
