@@ -359,8 +359,8 @@ def combine_losses(
     for name, value in terms.items():
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             raise ValueError(f"loss term {name!r} has shape {_shape_of(value)}; expected a scalar ()")
-        weight = getattr(weights, LOSS_WEIGHT_OF[name], None)
-        weighted = float(weights.smpl if weight is None else weight) * value
+        weight = getattr(weights, LOSS_WEIGHT_OF[name], None) if name == "smpl_shape" else getattr(weights, LOSS_WEIGHT_OF[name])
+        weighted = float(weights.smpl if weight is None else weight) * value  # smpl_shape None: the shared weight
         total = weighted if total is None else total + weighted
         log[name] = float(value.detach())
     if total is None:
