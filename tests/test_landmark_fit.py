@@ -67,14 +67,40 @@ def test_camera_fit_recovers_the_camera_and_keeps_the_networks_without_evidence(
     torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), guess)[0], true, atol=1e-5, rtol=1e-5)
     close_up = torch.tensor([[0.8 / 3, 0.0, 0.0]])  # the network's scale 3× off, as in close-ups: still re-fitted
     torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), close_up)[0], true, atol=1e-5, rtol=1e-5)
-    far_off = torch.tensor([[0.8 / 5, 0.0, 0.0]])  # beyond MAX_SCALE_CHANGE: not trusted
-    torch.testing.assert_close(fit_camera(j49, lm, landmark_weights(lm), far_off), far_off)
+    far_off = torch.tensor([[0.8 / 5, 0.0, 0.0]])  # beyond MAX_SCALE_CHANGE: the scale is not trusted …
+    kept = fit_camera(j49, lm, landmark_weights(lm), far_off)[0]
+    assert kept[0] == far_off[0, 0]
+    limbs = [j for j, _ in LIMB_JOINTS]
+    w = torch.ones(len(limbs), 1)
+    w[[0, 3, 6, 9]] = 2.0  # the torso's joints count twice
+    centre = lambda c: (w * c[0] * (j49[0, limbs, :2] + c[1:])).sum(0) / w.sum()  # noqa: E731
+    torch.testing.assert_close(centre(kept), centre(true), atol=1e-5, rtol=1e-5)  # … the body's centre still moves
     hidden = lm.clone()
     hidden[..., 3] = 0.2  # nothing visible: the network's camera stays
     torch.testing.assert_close(fit_camera(j49, hidden, landmark_weights(hidden), guess), guess)
     missed = lm.clone()
     missed[..., 8] = 0  # BlazePose found nobody
     assert landmark_weights(missed).abs().sum() == 0
+
+
+def test_camera_fit_fades_out_with_the_evidence_instead_of_switching(body):
+    """A small person's few landmarks hovering about the visibility line must not make the body jump between the
+    fitted placement and the network's from one frame to the next."""
+    out = body(pose=_pose(0))
+    j49 = body.joint_set(out, "spin49")
+    true, guess = torch.tensor([0.8, 0.05, -0.1]), torch.tensor([[0.6, 0.3, 0.2]])
+    lm = torch.zeros(1, 33, 9)
+    for j, m in LIMB_JOINTS:
+        lm[0, m, :2] = true[0] * (j49[0, j, :2] + true[1:])
+    lm[..., 8] = 0.9
+    cams = []
+    for vis in torch.linspace(0.5, 0.9, 81):  # only the shoulders seen, their visibility rising across the line
+        lm[..., 3] = 0.0
+        lm[0, [11, 12], 3] = vis
+        cams.append(fit_camera(j49, lm, landmark_weights(lm), guess)[0])
+    cams = torch.stack(cams)
+    assert torch.allclose(cams[0], guess[0]) and torch.allclose(cams[-1, 1:], true[1:], atol=0.05)
+    assert (cams[1:] - cams[:-1]).abs().max() < 0.05  # 0.005 visibility steps: no jump anywhere
 
 
 def test_limbs_turn_onto_the_landmarks_and_keep_their_lengths(body):
@@ -269,3 +295,30 @@ def test_head_turns_onto_the_ears(body):
     before = (proj(out_a.joints[0, head]) - proj(out_b.joints[0, head])).norm()
     after = (proj(fitted[0, head]) - proj(out_b.joints[0, head])).norm()
     assert before > 0.02 and after < 2e-3
+
+
+def test_world_depth_pitches_the_torso_towards_blazepose_world_torso(body):
+    """With ``world_depth`` the torso's lean towards or away from the camera moves towards BlazePose's world torso,
+    its lean in the image staying BlazePose's; without it (or where the torso is unseen) it stays the network's."""
+    a = _pose(5)
+    b = a.clone()  # the same body bent towards the camera (about the camera's x axis)
+    b[0, 0] = axis_angle_to_matrix(torch.tensor([0.5, 0.0, 0.0])) @ a[0, 0]
+    out_a, out_b = body(pose=a), body(pose=b)
+    cam = torch.tensor([0.9, 0.0, 0.1])
+    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    for (sl, sr), (ml, mr) in [(TORSO_SMPL[0], TORSO_LANDMARKS[0]), (TORSO_SMPL[1], TORSO_LANDMARKS[1])]:
+        lm[0, ml, WORLD], lm[0, mr, WORLD] = out_b.joints[0, sl], out_b.joints[0, sr]  # the world torso: b's
+    (ls, rs), (lh, rh) = TORSO_SMPL
+    unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
+    spine = lambda j: unit(j[0, ls] + j[0, rs] - j[0, lh] - j[0, rh])  # noqa: E731
+    s = cam[None, :1][:, 0]
+    _, own = fit_torso(a, out_a.joints, lm, landmark_weights(lm), s)
+    _, towards = fit_torso(a, out_a.joints, lm, landmark_weights(lm), s, world_depth=1.0)
+    true = spine(out_b.joints)
+    assert (spine(own)[2] - true[2]).abs() > 0.1  # the network's body leans otherwise: the check below can fail
+    assert (spine(towards)[2] - true[2]).abs() < 0.5 * (spine(own)[2] - true[2]).abs()
+    torch.testing.assert_close(unit(spine(towards)[:2]), unit(spine(own)[:2]), atol=1e-3, rtol=0)  # image lean kept
+    unseen = lm.clone()
+    unseen[..., 3] = 0.1
+    _, hidden = fit_torso(a, out_a.joints, unseen, landmark_weights(unseen), s, world_depth=1.0)
+    torch.testing.assert_close(hidden, out_a.joints, atol=1e-5, rtol=1e-5)

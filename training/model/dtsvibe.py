@@ -163,7 +163,7 @@ class DTSVIBE(nn.Module):
             fit = self.cfg.landmark_fit
             joints24 = out.joints
             if fit.torso:
-                rotmat, joints24 = fit_torso(rotmat, joints24, lm, w, cam_m[:, 0], fit.strength)
+                rotmat, joints24 = fit_torso(rotmat, joints24, lm, w, cam_m[:, 0], fit.strength, fit.world_depth)
             rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength, fit.world_depth)
             out = self.body(pose=rotmat, betas=betas_m)
             joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)

@@ -8,16 +8,18 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
 
 1. **Placement.** The weak-perspective camera ``(s, tx, ty)`` is re-fitted by least squares so that the
    body's 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles) project onto BlazePose's,
-   the torso's at twice the weight of the limbs'. Too few visible landmarks, or a scale more than ×4
-   from the network's (``MAX_SCALE_CHANGE``; in close-ups the network's scale is often ×2–3 off): the
-   network's camera stays.
+   the torso's at twice the weight of the limbs'. With few visible landmarks (``MIN_WEIGHT``), or a scale
+   more than ×4 from the network's (``MAX_SCALE_CHANGE``; in close-ups the network's scale is often ×2–3
+   off), the network's scale stays (blended, not switched) and only the body's centre moves onto theirs.
 2. **Torso** (``landmark_fit.torso``). The whole body is turned about the pelvis: about the view axis, so that
    the hips-to-shoulders line leans in the image as BlazePose's does (leaning sideways, bent over seen from
-   the side; how far it leans towards the camera stays the network's: BlazePose's hips and the body's hip
-   joints are not the same points, and a torso length taken from the image would tilt upright people), then
+   the side; how far it leans towards the camera is not read from the image: BlazePose's hips and the body's
+   hip joints are not the same points, and a torso length taken from the image would tilt upright people), then
    about that line so that the shoulder and hip lines project as BlazePose's do (turning the back or a
    side to the camera): the smallest such twist, searched on a grid of angles, so where the image cannot
-   tell (a side view) the network's facing stays. Lean and twist are repeated once (``TORSO_PASSES``).
+   tell (a side view) the network's facing stays. With ``world_depth``, between the two, the torso's lean towards
+   or away from the camera moves towards BlazePose's world torso's as a limb's depth does (step 3), about the
+   horizontal axis of the image, so the lean in the image stays. Lean and twist are repeated once (``TORSO_PASSES``).
 3. **Limbs and head.** Upper arm, forearm, thigh and shin in turn (parent bone first), each bone is turned so
    that it projects along BlazePose's 2D bone: its image-plane part follows the landmarks, its length
    stays the body's, and its depth is what that length leaves (never quite none: ``DEPTH_FLOOR``), on the
@@ -90,9 +92,12 @@ SIDE_SOFTNESS = 0.01
 #: the image has 14 % of it in depth, at 100 % none, so the slightest landmark noise near full stretch would
 #: swing it in depth; with this floor a bone is never quite flat (its image at most 0.5 % short).
 DEPTH_FLOOR = 0.1
-#: Fewer (weighted) landmarks than this, or a fitted scale more than this factor from the network's: keep the
-#: network's camera. (In close-ups the network's scale is often 2–3× off; a tighter bound keeps its camera
-#: there and the body then misses BlazePose's shoulders.)
+#: The fitted scale is trusted fully from this much (weighted) landmark evidence, not at all below half of it
+#: (between, a geometric blend with the network's), and never when it is more than this factor from the
+#: network's (in close-ups the network's scale is often 2–3× off; a tighter bound keeps its camera there and
+#: the body then misses BlazePose's shoulders). The translation follows the landmarks from half of MIN_WEIGHT
+#: on, fading out below: no hard switch, which would make the body jump between two placements frame after
+#: frame when a small person's few landmarks hover about the visibility line.
 MIN_WEIGHT = 3.0
 MAX_SCALE_CHANGE = 4.0
 
@@ -107,22 +112,28 @@ def landmark_weights(landmarks: torch.Tensor) -> torch.Tensor:
 
 def fit_camera(joints: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
     """Weak-perspective camera ``(M, 3)`` that best puts ``joints49 (M, 49, 3)`` on the landmarks' x, y
-    (weighted least squares over the limb joints); ``cam`` where the fit is not trustworthy."""
+    (weighted least squares over the limb joints), blended with the network's ``cam`` as far as the evidence
+    falls short (:data:`MIN_WEIGHT`, :data:`MAX_SCALE_CHANGE`): with the scale kept, the body's centre still goes
+    onto the landmarks' (weighted centroids)."""
     ours = joints[:, [j for j, _ in LIMB_JOINTS], :2]
     theirs = landmarks[:, [m for _, m in LIMB_JOINTS], :2]
     w = weights[:, [m for _, m in LIMB_JOINTS]].clone()
     w[:, list(_TORSO)] *= TORSO_WEIGHT
-    total = w.sum(1, keepdim=True)
-    safe = total.clamp(min=1e-6)
+    total = w.sum(1)
+    safe = total.clamp(min=1e-6)[:, None]
     mean_o = (w[..., None] * ours).sum(1) / safe
     mean_t = (w[..., None] * theirs).sum(1) / safe
     a, b = ours - mean_o[:, None], theirs - mean_t[:, None]
     s = (w * (a * b).sum(-1)).sum(1) / (w * (a * a).sum(-1)).sum(1).clamp(min=1e-9)
-    ratio = s / cam[:, 0].clamp(min=1e-6)
-    ok = (total[:, 0] >= MIN_WEIGHT) & (ratio > 1 / MAX_SCALE_CHANGE) & (ratio < MAX_SCALE_CHANGE)
-    s_safe = torch.where(ok, s, torch.ones_like(s))
-    fitted = torch.cat([s_safe[:, None], mean_t / s_safe[:, None] - mean_o], 1)
-    return torch.where(ok[:, None], fitted, cam)
+    s_net = cam[:, 0].clamp(min=1e-6)
+    ratio = s / s_net
+    in_bounds = (ratio > 1 / MAX_SCALE_CHANGE) & (ratio < MAX_SCALE_CHANGE)
+    half = MIN_WEIGHT / 2
+    trust = torch.where(in_bounds, ((total - half) / half).clamp(0, 1), torch.zeros_like(total))
+    scale = s_net * torch.exp(trust * torch.log(torch.where(in_bounds, ratio, torch.ones_like(ratio))))
+    follow = (total / half).clamp(0, 1)[:, None]
+    shift = follow * (mean_t / scale[:, None] - mean_o) + (1 - follow) * cam[:, 1:]
+    return torch.cat([scale[:, None], shift], 1)
 
 
 def _turn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -155,6 +166,12 @@ def _toward(bone: torch.Tensor, d: torch.Tensor, weight: torch.Tensor, world: Op
     out = torch.nn.functional.normalize((1 - weight) * bone / length + weight * torch.cat([xy, z], -1) / length, dim=-1)
     if world is None or world_weight is None:
         return out
+    return _world_depth(out, world, world_weight)
+
+
+def _world_depth(out: torch.Tensor, world: torch.Tensor, world_weight: torch.Tensor) -> torch.Tensor:
+    """The unit direction ``out (M, 3)`` with its depth fraction moved by up to ``world_weight (M, 1)`` towards the
+    world direction ``world (M, 3)``'s (see :func:`_toward`)."""
     wz = world[:, 2:] / world.norm(dim=-1, keepdim=True).clamp(min=1e-6)
     # Where the two disagree by much (one puts the bone towards the camera, the other away) their mean would
     # lay it flat in the image plane, which neither says: the blend fades out with the disagreement.
@@ -204,7 +221,7 @@ def _twist_cost(angle: torch.Tensor, axis: torch.Tensor, lines: torch.Tensor, wa
 
 
 def fit_torso(rotmat: torch.Tensor, joints: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor,
-              scale: torch.Tensor, strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+              scale: torch.Tensor, strength: float = 1.0, world_depth: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The body turned about its pelvis onto BlazePose's torso (module docstring, step 2) → local rotations
     ``(M, 24, 3, 3)`` (only the root's changes) and the posed SMPL joints ``(M, 24, 3)`` after the turn."""
     s = scale.clamp(min=1e-6)[:, None]
@@ -220,6 +237,12 @@ def fit_torso(rotmat: torch.Tensor, joints: torch.Tensor, landmarks: torch.Tenso
         d = (landmarks[:, mls, :2] + landmarks[:, mrs, :2] - landmarks[:, mlh, :2] - landmarks[:, mrh, :2]) / 2 / s
         lean = _roll(spine, d, strength * torch.minimum(w_sho, w_hip)[:, 0])
         joints = root + ((joints - root) @ lean.transpose(-1, -2))
+        if world_depth > 0:  # how far it leans towards or away from the camera: towards BlazePose's world torso
+            spine = torch.nn.functional.normalize(joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh], dim=-1)
+            world = (landmarks[:, mls, WORLD] + landmarks[:, mrs, WORLD] - landmarks[:, mlh, WORLD] - landmarks[:, mrh, WORLD]) / 2
+            pitch = _turn(spine, _world_depth(spine, world, world_depth * strength * torch.minimum(w_sho, w_hip)))
+            joints = root + ((joints - root) @ pitch.transpose(-1, -2))
+            lean = pitch @ lean
 
         # Twist about the new spine line: shoulder and hip lines (left → right) onto BlazePose's.
         axis = torch.nn.functional.normalize(joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh], dim=-1)
