@@ -11,7 +11,7 @@ from training.body import BodyModel
 from training.body.rotations import axis_angle_to_matrix
 from training.config import load_model_config
 from training.model import build_model
-from training.model.landmark_fit import (BONES, HEAD, LIMB_JOINTS, TORSO_LANDMARKS, TORSO_SMPL, WORLD,
+from training.model.landmark_fit import (BONES, HEAD, LIMB_JOINTS, LIMBS, PRESENCE, TORSO_LANDMARKS, TORSO_SMPL, WORLD,
                                          DEPTH_DISAGREEMENT, IMAGE_LENGTH_CHANGE, fit_camera, fit_limbs, fit_torso, landmark_weights)
 
 TINY = ["input.seq_len=8", "embed_dim=64", "streams.rgb.feature_dim=64", "temporal_encoder.layers=1",
@@ -322,3 +322,31 @@ def test_world_depth_pitches_the_torso_towards_blazepose_world_torso(body):
     unseen[..., 3] = 0.1
     _, hidden = fit_torso(a, out_a.joints, unseen, landmark_weights(unseen), s, world_depth=1.0)
     torch.testing.assert_close(hidden, out_a.joints, atol=1e-5, rtol=1e-5)
+
+
+def test_a_limb_whose_middle_is_off_frame_turns_whole_onto_its_ends(body):
+    """A hand raised from below the frame: shoulder and wrist seen, the elbow outside the frame. The arm turns at
+    the shoulder so that the wrist lies, in the image, where BlazePose's wrist is from its shoulder (the elbow's
+    bend kept); an elbow that is only hidden (in the frame) leaves the arm to the network."""
+    a = _pose(6)
+    b = _pose(7, limbs_only_from=a)
+    out_a, out_b = body(pose=a), body(pose=b)
+    cam = torch.tensor([0.9, 0.0, 0.1])
+    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    s = cam[None, :1][:, 0]
+    proj = lambda p: cam[0] * (p[..., :2] + cam[1:])  # noqa: E731
+    unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
+    joint, mid, end, m_joint, m_mid, m_end = LIMBS[0]  # the left arm
+    off = lm.clone()
+    off[0, m_mid, 3] = off[0, m_mid, PRESENCE] = 0.0  # the elbow off-frame
+    hidden = lm.clone()
+    hidden[0, m_mid, 3] = 0.0  # the elbow hidden, in the frame (presence stays high)
+    fitted = {name: body(pose=fit_limbs(a, out_a.joints, body.parents, x, landmark_weights(x), s)).joints
+              for name, x in (("off", off), ("hidden", hidden))}
+    want = unit(lm[0, m_end, :2] - lm[0, m_joint, :2])
+    line = lambda j: unit(proj(j[0, end]) - proj(j[0, joint]))  # noqa: E731
+    assert (line(out_a.joints) - want).norm() > 0.2  # the network's arm points elsewhere in the image
+    torch.testing.assert_close(line(fitted["off"]), want, atol=2e-3, rtol=0)
+    torch.testing.assert_close(fitted["hidden"][0, end], out_a.joints[0, end], atol=1e-5, rtol=0)
+    elbow = lambda j: (j[0, end] - j[0, mid]).dot(j[0, mid] - j[0, joint])  # noqa: E731
+    torch.testing.assert_close(elbow(fitted["off"]), elbow(out_a.joints), atol=1e-5, rtol=1e-4)  # the bend kept

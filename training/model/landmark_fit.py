@@ -20,7 +20,9 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    tell (a side view) the network's facing stays. With ``world_depth``, between the two, the torso's lean towards
    or away from the camera moves towards BlazePose's world torso's as a limb's depth does (step 3), about the
    horizontal axis of the image, so the lean in the image stays. Lean and twist are repeated once (``TORSO_PASSES``).
-3. **Limbs and head.** Upper arm, forearm, thigh and shin in turn (parent bone first), each bone is turned so
+3. **Limbs and head.** An arm or leg whose middle landmark (elbow, knee) lies outside the frame is first turned
+   whole at the shoulder or hip, its bend kept, so that its end (wrist, ankle) projects where BlazePose's does
+   (``LIMBS``). Then upper arm, forearm, thigh and shin in turn (parent bone first), each bone is turned so
    that it projects along BlazePose's 2D bone: its image-plane part follows the landmarks, its length
    stays the body's, and its depth is what that length leaves (never quite none: ``DEPTH_FLOOR``), on the
    side of the camera the network put it (the network resolves the depth ambiguity; the image the rest). ``strength`` blends
@@ -58,6 +60,12 @@ BONES = (
     (1, 4, 7, 23, 25), (4, 7, -1, 25, 27),  # left thigh, shin
     (2, 5, 8, 24, 26), (5, 8, -1, 26, 28),  # right
 )
+#: Whole limbs, turned before their bones (shoulder → wrist, hip → ankle) where the middle landmark lies outside
+#: the frame (BlazePose's presence; a hand raised from below the frame: the elbow out of view, the wrist in it, so
+#: neither arm bone has both ends seen). Not where it is only hidden (presence high, visibility low): on the held-out
+#: renders BlazePose's ends of occluded limbs of lying people are worse than the network's guess.
+#: (rotating SMPL joint, middle joint, end joint, BlazePose landmarks at the three).
+LIMBS = ((16, 18, 20, 11, 13, 15), (17, 19, 21, 12, 14, 16), (1, 4, 7, 23, 25, 27), (2, 5, 8, 24, 26, 28))
 #: The torso's points: SMPL (left, right) shoulder and hip joints and the matching BlazePose landmarks.
 TORSO_SMPL, TORSO_LANDMARKS = ((16, 17), (1, 2)), ((11, 12), (23, 24))
 #: Twist angles tried about the torso line: a coarse grid over the full turn, then a fine one about its best.
@@ -75,6 +83,8 @@ HEAD = (12, 15, (16, 17), (11, 12), (7, 8))
 #: The world landmarks' channels in BlazePose's features (``training.blazepose_input``): metres, hip-centred,
 #: on the camera's axes, z away from the camera as the body's joints here.
 WORLD = slice(CHANNELS.index("world_x"), CHANNELS.index("world_z") + 1)
+#: BlazePose's presence channel: how likely the landmark lies inside the frame (visibility: also not hidden).
+PRESENCE = CHANNELS.index("presence")
 #: The bones whose depth moves towards BlazePose's world landmarks' (``world_depth``), by their rotating joint:
 #: upper arms, forearms, shins. Not the thighs: on the held-out renders BlazePose's thigh depth is wrong for
 #: seated people (mean depth-fraction error 0.28, the network's 0.10), and a seated body would stand up.
@@ -284,6 +294,16 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
         globals_.append(globals_[parents[j]] @ rotmat[:, j])
     pos = {j: joints[:, j] for j in range(joints.shape[1])}
     s = scale.clamp(min=1e-6)[:, None]
+    present = ((landmarks[..., PRESENCE] - VISIBLE_FROM) / (VISIBLE_FULL - VISIBLE_FROM)).clamp(0, 1)
+    for joint, mid, end, lm_joint, lm_mid, lm_end in LIMBS:  # the whole limb first, as far as its middle is off-frame
+        line = pos[end] - pos[joint]
+        d = (landmarks[:, lm_end, :2] - landmarks[:, lm_joint, :2]) / s
+        w = strength * torch.minimum(weights[:, lm_joint], weights[:, lm_end])[:, None] * (1 - present[:, lm_mid, None])
+        turn = _turn(torch.nn.functional.normalize(line, dim=-1), _toward(line, d, w))
+        globals_[joint] = turn @ globals_[joint]
+        globals_[mid] = turn @ globals_[mid]
+        for j in (mid, end):
+            pos[j] = pos[joint] + (turn @ (pos[j] - pos[joint])[..., None])[..., 0]
     for joint, child, grandchild, lm_joint, lm_child in BONES:
         bone = pos[child] - pos[joint]
         d = (landmarks[:, lm_child, :2] - landmarks[:, lm_joint, :2]) / s  # the 2D bone in metres
