@@ -36,11 +36,33 @@ def test_smoother_keeps_tracks_apart_and_forgets():
     img = np.zeros((33, 3), np.float32)
     sm.smooth(1, img, None, 200.0, 0.0)
     sm.smooth(2, img + 100, np.ones((33, 3), np.float32), 200.0, 0.0)
-    moved, _ = sm.smooth(1, img + 10, None, 200.0, 1 / 30)
-    assert 0 < float(moved[0, 0]) < 10  # smoothed toward the track's own past, not the other track's
+    bent = img.copy()
+    bent[0, 0] = 10.0  # one landmark moves (the pose changes)
+    moved, _ = sm.smooth(1, bent, None, 200.0, 1 / 30)
+    assert 10 / 33 < float(moved[0, 0]) < 10  # smoothed toward the track's own past, not the other track's
     sm.forget(1)
-    fresh, _ = sm.smooth(1, img + 10, None, 200.0, 2 / 30)
-    np.testing.assert_allclose(fresh, img + 10)  # a new track starts from its first landmarks
+    fresh, _ = sm.smooth(1, bent, None, 200.0, 2 / 30)
+    np.testing.assert_allclose(fresh, bent)  # a new track starts from its first landmarks
+
+
+def test_a_running_person_is_not_dragged_behind_but_their_pose_is_steadied():
+    """The landmarks are filtered about their centroid: the whole set moving across the frame passes at once,
+    each landmark's shake about it is damped."""
+    rng = np.random.default_rng(1)
+    base = rng.uniform(-50, 50, (33, 3))
+    t = np.arange(90) / 30.0
+    sm = LandmarkSmoother(1.5, 3.0)
+    shake = rng.normal(0, 2.0, (90, 33, 3))
+    shake -= shake.mean(1, keepdims=True)  # about a centroid that runs at 300 px/s
+    run = np.zeros((90, 1, 3))
+    run[:, 0, 0] = 300.0 * t
+    raw = base + run + shake
+    out = np.stack([sm.smooth(0, x, None, 200.0, s)[0] for x, s in zip(raw, t)])
+    np.testing.assert_allclose(out.mean(1)[:, :2], raw.mean(1)[:, :2], atol=0.1)  # no lag behind the runner …
+    plain = OneEuro(1.5, 3.0)
+    dragged = np.stack([plain(x, s, 200.0) for x, s in zip(raw, t)])
+    assert np.abs(dragged.mean(1)[30:, 0] - raw.mean(1)[30:, 0]).mean() > 5.0  # … which filtering them as they are has
+    assert _second_difference(out[30:] - run[30:]) < 0.5 * _second_difference(shake[30:])  # the pose steadied
 
 
 def test_person_inputs_smooth_the_landmarks_they_feed():

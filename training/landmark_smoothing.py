@@ -7,6 +7,12 @@ landmarks closely) would pass that shake on to the body. This is the 1€ filter
 Vogel, CHI 2012), the filter MediaPipe's own pose solution smooths its landmarks with: a low-pass
 filter whose cutoff rises with speed, so a still person is held still and a fast arm is not dragged.
 
+The image landmarks are filtered about their centroid, which passes unfiltered: where the person is in the
+frame follows the image at once (averaged over 33 landmarks it barely shakes), only the pose is held steady,
+and its speed is the limbs' own. Filtering the landmarks as they are would drag the body of a player who runs
+across the frame behind them (on the shared clips: PCK 0.955 → 0.975 on the aerobics clip, 0.910 → 0.925 on
+the surfer, jitter no higher).
+
 Speeds are measured in person sizes per second (image landmarks divided by the side of the person's crop,
 world landmarks in metres over a body of about 1.7 m), so one setting serves near and far people alike.
 """
@@ -83,7 +89,9 @@ class LandmarkSmoother:
         if track_id not in self.filters:
             self.filters[track_id] = (OneEuro(self.min_cutoff, self.beta), OneEuro(self.min_cutoff, self.beta))
         f_image, f_world = self.filters[track_id]
-        image_s = f_image(image, time_s, size_px).astype(np.float32)
+        centre = np.zeros(image.shape[-1])
+        centre[:2] = image[:, :2].mean(0)  # the pose about its centroid; the centroid itself passes (docstring)
+        image_s = (f_image(image - centre, time_s, size_px) + centre).astype(np.float32)
         world_s = None if world is None else f_world(world, time_s, BODY_SIZE_M).astype(np.float32)
         return image_s, world_s
 
