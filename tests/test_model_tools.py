@@ -35,3 +35,20 @@ def test_plot_attention_draws_one_panel_per_head(tmp_path):
     res = run("tools/plot_attention.py", "--config", "lite", "--out", str(out))
     assert out.is_file() and out.stat().st_size > 10_000
     assert "4 heads of layer 1 over 16 frames" in res.stdout
+
+
+def test_eval_baselines_takes_clips_from_every_shard_folder_given():
+    """``tools/eval_baselines.py --shards A B --clips N``: the first N clips of each folder (all of a smaller one), in
+    order — the fixed held-out benchmark and the extended set scored as one."""
+    from tools.eval_baselines import clip_list
+
+    class Folder(list):
+        pass
+
+    a, b = Folder(range(32)), Folder(range(96))
+    clips = clip_list([a, b], 40)
+    assert [i for src, i in clips if src is a] == list(range(32))
+    assert [i for src, i in clips if src is b] == list(range(40))
+    assert clips[31][0] is a and clips[32][0] is b
+    generator = object()  # the generator has no length: N clips of it
+    assert clip_list([generator], 3) == [(generator, 0), (generator, 1), (generator, 2)]

@@ -19,7 +19,8 @@ Both, and the errors, come from ``training.baselines`` (``dtsvibe-eval --frames`
 test frames).
 
 ``--shards`` reads the held-out clips with BlazePose's outputs already stored (``training.evaluation.HELDOUT_COMMAND``)
-instead of making them; ``--checkpoint`` adds a row per checkpoint (whole clips through the model, scored on the same
+instead of making them, from one folder or more (the fixed 32 clips and the extended set of
+``training/checkpoints/README.md``: ``--shards $D/synthetic_heldout $D/synthetic_heldout_b --clips 96``); ``--checkpoint`` adds a row per checkpoint (whole clips through the model, scored on the same
 frames), and ``<name> (T=1)`` for the first (the same weights, each frame alone).
 
 MPJPE after aligning the mid-hips (MediaPipe's world axes are the camera's), PA-MPJPE after a similarity
@@ -56,23 +57,24 @@ def main(argv=None) -> int:
     p.add_argument("--seq-len", type=int, default=16)
     p.add_argument("--iters", type=int, default=300, help="fitting steps per start")
     p.add_argument("--out", default="out/eval_baselines")
-    p.add_argument("--shards", type=Path, help="held-out clips with BlazePose's outputs (tools/make_synthetic.py --blazepose)")
+    p.add_argument("--shards", type=Path, nargs="+", help="folders of held-out clips with BlazePose's outputs "
+                   "(tools/make_synthetic.py --blazepose); --clips is then per folder")
     p.add_argument("--checkpoint", nargs="*", default=[], help="checkpoints to score on the same frames")
     args = p.parse_args(argv)
     if args.shards:
         from training.synthetic import SyntheticShardDataset
 
-        source = SyntheticShardDataset(args.shards)
-        args.clips = min(args.clips, len(source))
+        sources = [SyntheticShardDataset(folder) for folder in args.shards]
         annotate = None
     else:
-        source = SyntheticGenerator(HELDOUT_SEED, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion_split="test"))
+        sources = [SyntheticGenerator(HELDOUT_SEED, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion_split="test"))]
         annotate = blazepose_annotator()
+    clips = clip_list(sources, args.clips)
     body, prior = BodyModel.open(), PosePrior.from_motion_library()
     models = _load_models(args.checkpoint)
     world, vis, target, cats = [], [], [], []
     ours: dict[str, list] = {name: [] for name in models}
-    for i in tqdm(range(args.clips), desc="clips (BlazePose)", unit="clip"):
+    for source, i in tqdm(clips, desc="clips (BlazePose)", unit="clip"):
         clip = source.clip(i)
         if annotate is not None:
             annotate(clip)
@@ -101,11 +103,12 @@ def main(argv=None) -> int:
         table += (f"| {name} | {len(m)} | {m.mean():.1f} | {pa.mean():.1f} | "
                   + " | ".join("-" if v is None else f"{v:.1f}" for v in per.values()) + " |\n")
     counts = ", ".join(f"{c} {int((cats == c).sum())}" for c in CATEGORIES)
-    note = (f"{args.clips} held-out clips of {args.seq_len} frames at {args.crop}² (motion library test subjects, seed "
-            f"{HELDOUT_SEED}); frames where BlazePose found the person: {len(world)} ({counts}). Fit: {args.iters} Adam "
+    seeds = sorted({int(src.manifest["seed"]) for src in sources} if args.shards else {HELDOUT_SEED})
+    note = (f"{len(clips)} held-out clips of {args.seq_len} frames at {args.crop}² (motion library test subjects, seed "
+            f"{', '.join(map(str, seeds))}); frames where BlazePose found the person: {len(world)} ({counts}). Fit: {args.iters} Adam "
             f"steps per start, mean landmark residual {1000 * residual.mean():.1f} mm.")
     if args.shards:
-        note = f"Clips from {args.shards}. " + note
+        note = f"Clips from {', '.join(map(str, args.shards))}. " + note
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python tools/eval_baselines.py", *(argv if argv is not None else sys.argv[1:])])
@@ -114,6 +117,11 @@ def main(argv=None) -> int:
     print(table)
     print(note)
     return 0
+
+
+def clip_list(sources: list, per_source: int) -> list[tuple]:
+    """``(source, index)`` of the first ``per_source`` clips of each source (all of a shard folder holding fewer)."""
+    return [(src, i) for src in sources for i in range(min(per_source, len(src)) if hasattr(src, "__len__") else per_source)]
 
 
 def _load_models(paths: list[str]) -> dict:
