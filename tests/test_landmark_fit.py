@@ -55,6 +55,17 @@ def _landmarks_from(joints24: torch.Tensor, joints49: torch.Tensor, cam: torch.T
     return lm
 
 
+#: The camera the landmarks of the tests below are seen with (crop units per metre, then x, y offsets).
+CAM = torch.tensor([0.9, 0.0, 0.1])
+
+
+def _view(body, a: torch.Tensor, b: torch.Tensor):
+    """Bodies posed as ``a`` (the network's guess) and ``b`` (the person), and BlazePose's view of ``b`` through
+    :data:`CAM` → ``(out_a, out_b, landmarks (1, 33, 9))``."""
+    out_a, out_b = body(pose=a), body(pose=b)
+    return out_a, out_b, _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), CAM)
+
+
 def test_camera_fit_recovers_the_camera_and_keeps_the_networks_without_evidence(body):
     out = body(pose=_pose(0))
     j49 = body.joint_set(out, "spin49")
@@ -106,9 +117,8 @@ def test_camera_fit_fades_out_with_the_evidence_instead_of_switching(body):
 def test_limbs_turn_onto_the_landmarks_and_keep_their_lengths(body):
     a = _pose(1)
     b = _pose(2, limbs_only_from=a)  # same torso, other arms and legs
-    out_a, out_b = body(pose=a), body(pose=b)
-    cam = torch.tensor([0.9, 0.0, 0.1])
-    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    out_a, out_b, lm = _view(body, a, b)
+    cam = CAM
     w = landmark_weights(lm)
     fitted = body(pose=fit_limbs(a, out_a.joints, body.parents, lm, w, cam[None, :1][:, 0]))
     ends = [child for _, child, *_ in BONES]
@@ -132,9 +142,8 @@ def test_limbs_turn_onto_the_landmarks_and_keep_their_lengths(body):
 def test_world_depth_moves_the_limbs_depth_towards_blazepose_world_landmarks(body):
     a = _pose(3)
     b = _pose(4, limbs_only_from=a)
-    out_a, out_b = body(pose=a), body(pose=b)
-    cam = torch.tensor([0.9, 0.0, 0.1])
-    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    out_a, out_b, lm = _view(body, a, b)
+    cam = CAM
     s = cam[None, :1][:, 0]
     unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
     bone = lambda out, j, c: unit(out.joints[0, c] - out.joints[0, j])  # noqa: E731
@@ -259,9 +268,8 @@ def test_torso_turns_onto_the_landmarks_lean_and_facing(body, seed):
     a = _pose(seed)
     b = a.clone()  # the same pose, leaning sideways and turned about the vertical (up to about 150°)
     b[0, 0] = axis_angle_to_matrix(torch.tensor([0.0, 1.3 * (seed - 1) + 1.2, 0.35])) @ a[0, 0]
-    out_a, out_b = body(pose=a), body(pose=b)
-    cam = torch.tensor([0.9, 0.0, 0.1])
-    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    out_a, out_b, lm = _view(body, a, b)
+    cam = CAM
     rot, joints = fit_torso(a, out_a.joints, lm, landmark_weights(lm), cam[None, :1][:, 0])
     torch.testing.assert_close(rot[0, 1:], a[0, 1:])  # only the root turns
     again = body(pose=rot).joints
@@ -286,9 +294,8 @@ def test_head_turns_onto_the_ears(body):
         parent = parent @ a[0, j]
     b = a.clone()  # the head tilted sideways in the image (about the view axis)
     b[0, HEAD[0]] = parent.T @ axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.6])) @ parent @ a[0, HEAD[0]]
-    out_a, out_b = body(pose=a), body(pose=b)
-    cam = torch.tensor([0.9, 0.0, 0.1])
-    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    out_a, out_b, lm = _view(body, a, b)
+    cam = CAM
     fitted = body(pose=fit_limbs(a, out_a.joints, body.parents, lm, landmark_weights(lm), cam[None, :1][:, 0])).joints
     proj = lambda p: cam[0] * (p[..., :2] + cam[1:])  # noqa: E731
     head = HEAD[1]
@@ -303,9 +310,8 @@ def test_world_depth_pitches_the_torso_towards_blazepose_world_torso(body):
     a = _pose(5)
     b = a.clone()  # the same body bent towards the camera (about the camera's x axis)
     b[0, 0] = axis_angle_to_matrix(torch.tensor([0.5, 0.0, 0.0])) @ a[0, 0]
-    out_a, out_b = body(pose=a), body(pose=b)
-    cam = torch.tensor([0.9, 0.0, 0.1])
-    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    out_a, out_b, lm = _view(body, a, b)
+    cam = CAM
     for (sl, sr), (ml, mr) in [(TORSO_SMPL[0], TORSO_LANDMARKS[0]), (TORSO_SMPL[1], TORSO_LANDMARKS[1])]:
         lm[0, ml, WORLD], lm[0, mr, WORLD] = out_b.joints[0, sl], out_b.joints[0, sr]  # the world torso: b's
     (ls, rs), (lh, rh) = TORSO_SMPL
@@ -330,9 +336,8 @@ def test_a_limb_whose_middle_is_off_frame_turns_whole_onto_its_ends(body):
     bend kept); an elbow that is only hidden (in the frame) leaves the arm to the network."""
     a = _pose(6)
     b = _pose(7, limbs_only_from=a)
-    out_a, out_b = body(pose=a), body(pose=b)
-    cam = torch.tensor([0.9, 0.0, 0.1])
-    lm = _landmarks_from(out_b.joints, body.joint_set(out_b, "spin49"), cam)
+    out_a, out_b, lm = _view(body, a, b)
+    cam = CAM
     s = cam[None, :1][:, 0]
     proj = lambda p: cam[0] * (p[..., :2] + cam[1:])  # noqa: E731
     unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731

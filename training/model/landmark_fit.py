@@ -241,21 +241,21 @@ def fit_torso(rotmat: torch.Tensor, joints: torch.Tensor, landmarks: torch.Tenso
     w_hip = torch.minimum(weights[:, mlh], weights[:, mrh])[:, None]
     root = joints[:, :1]
     turned = torch.eye(3, dtype=joints.dtype, device=joints.device).expand_as(rotmat[:, 0])
+    body_spine = lambda j: (j[:, ls] + j[:, rs] - j[:, lh] - j[:, rh]) / 2  # noqa: E731 hips' → shoulders' mid-point
+    seen_spine = lambda x: (x[:, mls] + x[:, mrs] - x[:, mlh] - x[:, mrh]) / 2  # noqa: E731 the same, BlazePose's
+    d, world = seen_spine(landmarks[..., :2]) / s, seen_spine(landmarks[..., WORLD])
     for _ in range(TORSO_PASSES):  # lean and twist depend on each other: a second pass settles them
         # Lean: the hips' mid-point → shoulders' mid-point line tilted in the image as BlazePose's.
-        spine = (joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh]) / 2
-        d = (landmarks[:, mls, :2] + landmarks[:, mrs, :2] - landmarks[:, mlh, :2] - landmarks[:, mrh, :2]) / 2 / s
-        lean = _roll(spine, d, strength * torch.minimum(w_sho, w_hip)[:, 0])
+        lean = _roll(body_spine(joints), d, strength * torch.minimum(w_sho, w_hip)[:, 0])
         joints = root + ((joints - root) @ lean.transpose(-1, -2))
         if world_depth > 0:  # how far it leans towards or away from the camera: towards BlazePose's world torso
-            spine = torch.nn.functional.normalize(joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh], dim=-1)
-            world = (landmarks[:, mls, WORLD] + landmarks[:, mrs, WORLD] - landmarks[:, mlh, WORLD] - landmarks[:, mrh, WORLD]) / 2
+            spine = torch.nn.functional.normalize(body_spine(joints), dim=-1)
             pitch = _turn(spine, _world_depth(spine, world, world_depth * strength * torch.minimum(w_sho, w_hip)))
             joints = root + ((joints - root) @ pitch.transpose(-1, -2))
             lean = pitch @ lean
 
         # Twist about the new spine line: shoulder and hip lines (left → right) onto BlazePose's.
-        axis = torch.nn.functional.normalize(joints[:, ls] + joints[:, rs] - joints[:, lh] - joints[:, rh], dim=-1)
+        axis = torch.nn.functional.normalize(body_spine(joints), dim=-1)
         lines = torch.stack([joints[:, rs] - joints[:, ls], joints[:, rh] - joints[:, lh]], 1)  # (M, 2, 3)
         want = torch.stack([landmarks[:, mrs, :2] - landmarks[:, mls, :2], landmarks[:, mrh, :2] - landmarks[:, mlh, :2]], 1) / s[:, None]
         w = torch.cat([w_sho, w_hip], 1)  # (M, 2)
