@@ -34,3 +34,15 @@ def test_a_body_stuck_in_one_pose_and_far_away_scores_low():
     s = tool.scores({0: stuck, 1: _track(rng, 5, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))})  # the short track is left out
     assert s["pck"] == 0.0 and s["spread_ratio"] < 1e-9 and s["jitter_ratio"] < 1e-9 and s["tracks"] == 1
     assert tool.scores({})["pck"] is None
+
+
+def test_jitter_counts_consecutive_frames_only_not_jumps_across_a_lost_stretch():
+    tool = _tool()
+    rng = np.random.default_rng(2)
+    track = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))
+    track["mp3d"] = list(0.01 * np.arange(30.0)[:, None, None] ** 2 + np.zeros((30, 12, 3)))  # even acceleration
+    track["ours3d"] = [m + (1.0 if k >= 15 else 0.0) for k, m in enumerate(track["mp3d"])]  # ours comes back 1 m off
+    track["frame"] = list(range(15)) + list(range(40, 55))  # lost for 25 frames in the middle
+    assert abs(tool.scores({0: track})["jitter_ratio"] - 1) < 1e-9
+    track["frame"] = list(range(30))  # the same jump between two consecutive frames is jitter
+    assert tool.scores({0: track})["jitter_ratio"] > 1.5
