@@ -165,6 +165,51 @@ def test_max_persons_and_smoothing():
 
 # ------------------------------------------------------------------------------------- real frame
 
+class _Scripted:
+    """A detector that always finds one box and a landmark model that answers from a script (no models)."""
+
+    def __init__(self, script):
+        self.script = iter(script)
+        self.calls = 0
+
+    def detect(self, frame_bgr, known=()):
+        from realtime.detection.detector import Detection
+        return [Detection(box=np.array([100.0, 20.0, 220.0, 230.0], np.float32), score=0.9)]
+
+    def estimate(self, frame_bgr, roi):
+        self.calls += 1
+        return next(self.script)
+
+
+def _figure(shift_down: float):
+    """BlazePose's answer for an upright figure 160 px tall and 40 wide, moved ``shift_down`` px down: the face (landmarks 0–10)
+    at the top, the body below; landmarks below a 240 px frame are absent (presence 0.05), as BlazePose says."""
+    from realtime.detection.landmarks import Landmarks
+    y = np.concatenate([np.linspace(30, 60, 11), np.linspace(75, 190, 22)]) + shift_down
+    xy = np.stack([140.0 + 40.0 * (np.arange(33) % 2), y], 1).astype(np.float32)
+    present = np.where(y < 240, 0.95, 0.05).astype(np.float32)
+    return Landmarks(xy=xy, z=np.zeros(33, np.float32), visibility=present.copy(), presence=present, score=0.99,
+                     roi=Roi(160.0, 110.0 + shift_down, 200.0), aux_xy=np.array([[160.0, 140.0 + shift_down], [160.0, 40.0 + shift_down]], np.float32))
+
+
+def test_a_head_whose_body_is_all_out_of_frame_starts_no_track_but_a_followed_close_up_keeps_its_own():
+    from realtime.detection import MultiPersonPose
+    frame = np.zeros((240, 320, 3), np.uint8)
+    assert _figure(0).body_in_frame(320, 240) == 22 and _figure(170).body_in_frame(320, 240) == 0
+    ball = _Scripted(_figure(170) for _ in range(10))  # a round thing at the bottom edge taken for a face
+    pose = MultiPersonPose(ball, ball, PersonTracker(), detect_every=5)
+    assert [len(pose.process(frame, i)) for i in range(3)] == [0, 0, 0] and ball.calls == 3
+    # Someone found whole, then moving in until only their head and one body landmark are in the frame: still followed.
+    close_up = _Scripted(_figure(shift) for shift in range(0, 161, 10))
+    pose = MultiPersonPose(close_up, close_up, PersonTracker(), detect_every=20)
+    assert _figure(160).body_in_frame(320, 240) == 1
+    ids = [[p.track.id for p in pose.process(frame, i)] for i in range(17)]
+    assert ids == [[ids[0][0]]] * 17
+    # The rule is a setting: 0 lets the ball through.
+    ball = _Scripted(_figure(170) for _ in range(10))
+    assert len(MultiPersonPose(ball, ball, PersonTracker(), detect_every=5, min_body_in_frame=0).process(frame, 0)) == 1
+
+
 
 @pytest.fixture(scope="module")
 def portrait_frame():

@@ -13,6 +13,7 @@ from .blazepose import LANDMARK_INPUT, LANDMARK_VALUES, NUM_RAW_LANDMARKS, Roi, 
 from .runtime import LANDMARK_MODEL, OnnxModel, TFLiteModel, choose_landmark_runtime, mediapipe_model
 
 NUM_LANDMARKS = 33
+BODY_LANDMARKS = slice(11, NUM_LANDMARKS)  # shoulders down; 0–10 are the face
 #: Side of the landmark model's heatmap grid (64 × 64 cells over its 256² input).
 HEATMAP_SIZE = 64
 
@@ -52,6 +53,13 @@ class Landmarks:
             return None
         pts = self.xy[ok]
         return np.concatenate([pts.min(0), pts.max(0)]).astype(np.float32)
+
+    def body_in_frame(self, width: int, height: int, min_presence: float = 0.5) -> int:
+        """How many body landmarks (shoulders down, MediaPipe 11–32) BlazePose says are present and that lie
+        inside a ``width`` × ``height`` frame."""
+        xy, present = self.xy[BODY_LANDMARKS], self.presence[BODY_LANDMARKS] > min_presence
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+        return int((present & inside).sum())
 
     def next_roi(self, expand: float = 1.25) -> Roi:
         """Region for the next frame from the auxiliary points, as MediaPipe tracks a pose."""

@@ -65,6 +65,12 @@ class MultiPersonPose:
     ``min_pose_score`` and duplicates (:func:`same_person`) are dropped, then the tight boxes of the
     visible landmarks are tracked. ``detect_every = 1`` detects in every frame.
 
+    ``min_body_in_frame``: a person the detector finds (not one followed from the previous frame) needs at least
+    this many body landmarks present inside the frame (:meth:`Landmarks.body_in_frame`). The detector finds faces,
+    and a round thing at the frame's edge — a ball on the floor — can pass for a head whose body is out of the
+    picture: BlazePose then puts every body landmark outside the frame, and a mesh would hang below it. Someone
+    already followed keeps their track however little of them is in view (a close-up).
+
     ``reacquire``: while the tracker keeps a lost person's track (two people crossing, a short occlusion; up to
     its ``max_missed`` frames), every :data:`REACQUIRE_EVERY`-th frame between detections looks for them in a
     square around their last box (:meth:`PersonDetector.detect_around`), so they come back soon after they show
@@ -83,6 +89,7 @@ class MultiPersonPose:
         covered_iou: float = 0.3,
         covered_centre: float = 0.3,
         reacquire: bool = False,
+        min_body_in_frame: int = 2,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be ≥ 1, got {detect_every}")
@@ -92,6 +99,7 @@ class MultiPersonPose:
         self.min_pose_score, self.box_visibility = min_pose_score, box_visibility
         self.detect_every, self.covered_iou, self.covered_centre = detect_every, covered_iou, covered_centre
         self.reacquire = bool(reacquire)
+        self.min_body_in_frame = int(min_body_in_frame)
         self._last_detection: Optional[int] = None
         #: Detector passes run so far (the rest of the frames followed their people).
         self.detector_runs = 0
@@ -186,6 +194,7 @@ class MultiPersonPose:
             if self._covered(det, found):
                 continue
             lm = self.estimator.estimate(frame_bgr, det.roi())
-            if self._accept(lm, found):
+            height, width = frame_bgr.shape[:2]
+            if lm.body_in_frame(width, height) >= self.min_body_in_frame and self._accept(lm, found):
                 found.append(lm)
         return found
