@@ -30,7 +30,7 @@ from torch import nn
 from ..body import BodyModel
 from ..body.rotations import matrix_to_rot6d, rot6d_to_matrix
 from ..config.schema import ModelConfig
-from .landmark_fit import fit_camera, fit_limbs, fit_torso, landmark_weights
+from .landmark_fit import face_in_head_frame, fit_camera, fit_limbs, fit_torso, landmark_weights
 from .params import ThetaLayout, mean_theta, project_weak_perspective
 from .regressor import build_regressor
 from .streams import build_streams
@@ -162,9 +162,10 @@ class DTSVIBE(nn.Module):
             cam_m = fit_camera(joints3d, lm, w, cam_m)
             fit = self.cfg.landmark_fit
             joints24 = out.joints
+            face = face_in_head_frame(rotmat, joints24, joints3d, self.body.parents)
             if fit.torso:
                 rotmat, joints24 = fit_torso(rotmat, joints24, lm, w, cam_m[:, 0], fit.strength, fit.world_depth)
-            rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength, fit.world_depth)
+            rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength, fit.world_depth, face)
             out = self.body(pose=rotmat, betas=betas_m)
             joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)
             cam_m = fit_camera(joints3d, lm, w, cam_m)
