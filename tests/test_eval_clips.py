@@ -15,7 +15,8 @@ def _track(rng, frames: int, ours_from_mp) -> dict:
     mp3d = rng.normal(0, 0.3, (frames, 12, 3))
     ours2d, ours3d = ours_from_mp(mp2d, mp3d)
     return {"ours2d": list(ours2d), "ours3d": list(ours3d), "mp2d": list(mp2d), "mpvis": list(np.ones((frames, 12), bool)),
-            "mp3d": list(mp3d), "frame": list(range(frames))}
+            "mp3d": list(mp3d), "frame": list(range(frames)), "ours_face": list(mp2d[:, _tool().MP_FACE]),
+            "mp_face_vis": list(np.ones((frames, 5), bool))}
 
 
 def test_a_body_that_copies_mediapipe_scores_one():
@@ -23,7 +24,7 @@ def test_a_body_that_copies_mediapipe_scores_one():
     rng = np.random.default_rng(0)
     same = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))
     s = tool.scores({0: same})
-    assert s["pck"] == 1.0 and abs(s["spread_ratio"] - 1) < 1e-9 and abs(s["jitter_ratio"] - 1) < 1e-9
+    assert s["face"] == 0.0 and s["pck"] == 1.0 and abs(s["spread_ratio"] - 1) < 1e-9 and abs(s["jitter_ratio"] - 1) < 1e-9
     assert s["frames"] == 30 and s["tracks"] == 1
 
 
@@ -31,8 +32,10 @@ def test_a_body_stuck_in_one_pose_and_far_away_scores_low():
     tool = _tool()
     rng = np.random.default_rng(1)
     stuck = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE] + 1000.0, np.repeat(m3[:1], len(m3), 0)))
+    stuck["ours_face"] = [f + 1000.0 for f in stuck["ours_face"]]
     s = tool.scores({0: stuck, 1: _track(rng, 5, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))})  # the short track is left out
     assert s["pck"] == 0.0 and s["spread_ratio"] < 1e-9 and s["jitter_ratio"] < 1e-9 and s["tracks"] == 1
+    assert s["face"] > 1.0  # the face went with the body, 1000 px off
     assert tool.scores({})["pck"] is None
 
 
