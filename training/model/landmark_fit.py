@@ -45,7 +45,8 @@ import torch
 
 from ..blazepose_input import CHANNELS
 
-__all__ = ["BONES", "LIMB_JOINTS", "fit_camera", "fit_limbs", "fit_torso", "landmark_weights"]
+__all__ = ["BONES", "FACE", "LIMB_JOINTS", "face_in_head_frame", "fit_camera", "fit_limbs", "fit_torso", "global_rotations",
+           "landmark_weights"]
 
 #: The 12 limb joints: indices into the ``spin49`` joints and the matching BlazePose landmarks
 #: (r/l shoulder, elbow, wrist, r/l hip, knee, ankle).
