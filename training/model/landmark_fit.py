@@ -390,17 +390,16 @@ def _nod(head: torch.Tensor, face: torch.Tensor, landmarks: torch.Tensor, weight
     under the ears in the image (metres, less :data:`NOSE_DROP`) as BlazePose's: ``face (M, 3, 3)`` the body's nose
     and ears in the head's frame, ``s (M, 1)`` crop units per metre."""
     nose, ears = face[:, 0], face[:, 1:]
-    v = head @ (nose - ears.mean(1))[..., None]  # nose from the ears' mid-point, camera frame
-    v = v[..., 0]
+    v = (head @ (nose - ears.mean(1))[..., None])[..., 0]  # the nose from the ears' mid-point, camera frame
     ear_line = (head @ (ears[:, 1] - ears[:, 0])[..., None])[..., 0]
     lm_nose, lm_right, lm_left = FACE[1]
     want = (landmarks[:, lm_nose, 1] - (landmarks[:, lm_right, 1] + landmarks[:, lm_left, 1]) / 2) / s[:, 0] - NOSE_DROP
-    # Turning about the ears' line moves the nose on a circle in the plane across it: keep its reach, set its height.
-    across = torch.nn.functional.normalize(ear_line, dim=-1)
-    along = (v * across).sum(-1, keepdim=True) * across
-    radius = (v - along).norm(dim=-1).clamp(min=1e-6)
     frontal = ear_line[:, :2].norm(dim=-1) / ear_line.norm(dim=-1).clamp(min=1e-6)
     w = strength * weights[:, list(FACE[1])].amin(1) * ((frontal - FRONTAL_FROM) / (FRONTAL_FULL - FRONTAL_FROM)).clamp(0, 1)
-    height = along[:, 1] + (w * want + (1 - w) * v[:, 1] - along[:, 1]).clamp(min=-0.95 * radius, max=0.95 * radius)
-    # The point of that circle at the wanted height, on the side of the camera the nose is on.
-    return _turn_about(across, v, height) @ head
+    # Turning about the ears' line moves the nose on a circle about it: its reach stays, its height in the image
+    # changes — never to the circle's top or bottom (a wild landmark would stand the face on end).
+    axis = torch.nn.functional.normalize(ear_line, dim=-1)
+    along = (v * axis).sum(-1, keepdim=True) * axis
+    reach = 0.95 * (v - along).norm(dim=-1)
+    height = along[:, 1] + (w * want + (1 - w) * v[:, 1] - along[:, 1]).clamp(min=-reach, max=reach)
+    return _turn_about(axis, v, height) @ head
