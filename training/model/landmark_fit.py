@@ -28,7 +28,7 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    side of the camera the network put it (the network resolves the depth ambiguity; the image the rest). ``strength`` blends
    between the network's bone (0) and that one (1). The turn is the smallest rotation, applied to the
    joint's rotation, so the twist, the hands and the feet come along. With ``world_depth`` the upper arms',
-   forearms' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``). Last,
+   forearms', thighs' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``). Last,
    the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
    shoulders, and the head nods so that the nose sits as far under the ears as BlazePose's (``FACE``; the network,
    trained on renders, holds real people's heads lower than they do).
@@ -98,11 +98,13 @@ WORLD = slice(CHANNELS.index("world_x"), CHANNELS.index("world_z") + 1)
 #: BlazePose's presence channel: how likely the landmark lies inside the frame (visibility: also not hidden).
 PRESENCE = CHANNELS.index("presence")
 #: The bones whose depth moves towards BlazePose's world landmarks' (``world_depth``), by their rotating joint:
-#: upper arms, forearms, shins. Not the thighs: on the held-out renders BlazePose's thigh depth is wrong for
-#: seated people (mean depth-fraction error 0.28, the network's 0.10), and a seated body would stand up.
-WORLD_DEPTH_BONES = (16, 18, 17, 19, 4, 5)
-#: Depth fractions this far apart (of the bone's length) are not blended at all; closer ones the more, the closer.
-DEPTH_DISAGREEMENT = 1.0
+#: upper arms, forearms, thighs, shins. BlazePose's thigh depth alone is wrong for seated people (on the
+#: held-out renders a mean depth-fraction error of 0.28, the network's 0.10), but with the torso's lean also
+#: moving towards the world torso's the blend no longer stands a seated body up (training/checkpoints/README.md).
+WORLD_DEPTH_BONES = (16, 18, 17, 19, 1, 2, 4, 5)
+#: Depth fractions this far apart (of the bone's length; 2 = opposite) are not blended at all; closer ones the
+#: more, the closer.
+DEPTH_DISAGREEMENT = 2.0
 #: The most a bone's length in the image may change (a fraction of it) when its depth moves towards the world's.
 IMAGE_LENGTH_CHANGE = 0.1
 #: Visibility below this counts as unseen; weights ramp to 1 by VISIBLE_FULL.
