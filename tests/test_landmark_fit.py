@@ -388,3 +388,39 @@ def test_a_limb_whose_middle_is_off_frame_turns_whole_onto_its_ends(body):
     torch.testing.assert_close(fitted["hidden"][0, end], out_a.joints[0, end], atol=1e-5, rtol=0)
     elbow = lambda j: (j[0, end] - j[0, mid]).dot(j[0, mid] - j[0, joint])  # noqa: E731
     torch.testing.assert_close(elbow(fitted["off"]), elbow(out_a.joints), atol=1e-5, rtol=1e-4)  # the bend kept
+
+
+def test_a_bone_whose_end_is_off_frame_takes_blazepose_world_bone(body):
+    """A close-up's arm below the frame: elbow and wrist outside it, so no 2D bone to follow. With the world
+    landmarks on, the upper arm and forearm take the directions of BlazePose's world bones (its guess, learned on
+    real people); an arm only hidden inside the frame, or the fit without world landmarks, keeps the network's,
+    and so does a leg outside the frame (BlazePose's unseen knees go above the hips in close-ups)."""
+    for arm, follows in ((BONES[:2], True), (BONES[4:6], False)):  # the left arm; the left thigh and shin
+        _unseen_bone_case(body, arm, follows)
+
+
+def _unseen_bone_case(body, arm, follows: bool) -> None:
+    a = _pose(8)
+    b = _pose(9, limbs_only_from=a)
+    out_a, out_b, lm = _view(body, a, b)
+    s = CAM[None, :1][:, 0]
+    unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
+    truth = {j: unit(out_b.joints[0, c] - out_b.joints[0, j]) for j, c, *_ in arm}
+    for joint, child, _, m_joint, m_child in arm:
+        lm[0, m_child, WORLD] = lm[0, m_joint, WORLD] + truth[joint]
+    off, hidden = lm.clone(), lm.clone()
+    for _, _, _, _, m_child in arm:
+        off[0, m_child, 3] = off[0, m_child, PRESENCE] = 0.0  # elbow and wrist outside the frame
+        hidden[0, m_child, 3] = 0.0  # … or hidden inside it (presence stays high)
+
+    def bones(x, world_depth):
+        j = body(pose=fit_limbs(a, out_a.joints, body.parents, x, landmark_weights(x), s, world_depth=world_depth)).joints
+        return {joint: unit(j[0, child] - j[0, joint]) for joint, child, *_ in arm}
+
+    own = {j: unit(out_a.joints[0, c] - out_a.joints[0, j]) for j, c, *_ in arm}
+    assert all((own[j] - truth[j]).norm() > 0.2 for j in own)  # the network's arm is elsewhere
+    for joint, direction in bones(off, 0.5).items():
+        torch.testing.assert_close(direction, truth[joint] if follows else own[joint], atol=1e-4, rtol=0)
+    for x, world_depth in ((hidden, 0.5), (off, 0.0)):
+        for joint, direction in bones(x, world_depth).items():
+            torch.testing.assert_close(direction, own[joint], atol=1e-4, rtol=0)

@@ -28,7 +28,8 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    side of the camera the network put it (the network resolves the depth ambiguity; the image the rest). ``strength`` blends
    between the network's bone (0) and that one (1). The turn is the smallest rotation, applied to the
    joint's rotation, so the twist, the hands and the feet come along. With ``world_depth`` the upper arms',
-   forearms', thighs' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``). Last,
+   forearms', thighs' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``), and a
+   bone of an arm whose end lies outside the frame takes the world bone's direction (``UNSEEN_WORLD``). Last,
    the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
    shoulders, and the head nods so that the nose sits as far under the ears as BlazePose's (``FACE``; the network,
    trained on renders, holds real people's heads lower than they do).
@@ -107,6 +108,12 @@ WORLD_DEPTH_BONES = (16, 18, 17, 19, 1, 2, 4, 5)
 DEPTH_DISAGREEMENT = 2.0
 #: The most a bone's length in the image may change (a fraction of it) when its depth moves towards the world's.
 IMAGE_LENGTH_CHANGE = 0.1
+#: An upper arm or forearm whose end lies outside the frame (BlazePose's presence) has no 2D evidence: with
+#: ``world_depth`` on, it turns this far (its whole direction, not only its depth) onto BlazePose's world bone —
+#: the guess of a network trained on real people, where the network's was learned from renders (a close-up's
+#: hands below the frame). Not the legs: in close-ups BlazePose puts unseen knees above the hips.
+UNSEEN_WORLD = 1.0
+UNSEEN_WORLD_BONES = (16, 18, 17, 19)
 #: Visibility below this counts as unseen; weights ramp to 1 by VISIBLE_FULL.
 VISIBLE_FROM, VISIBLE_FULL = 0.5, 0.75
 #: A bone the network puts within about this depth (m) of the image plane keeps little depth: which side
@@ -360,7 +367,12 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
         w = strength * torch.minimum(weights[:, lm_joint], weights[:, lm_child])[:, None]
         world = (landmarks[:, lm_child, WORLD] - landmarks[:, lm_joint, WORLD]
                  if world_depth > 0 and joint in WORLD_DEPTH_BONES else None)
-        turn = _turn(torch.nn.functional.normalize(bone, dim=-1), _toward(bone, d, w, world, world_depth * w))
+        target = _toward(bone, d, w, world, world_depth * w)
+        if world is not None and joint in UNSEEN_WORLD_BONES:  # its end outside the frame: BlazePose's world bone
+            unseen = strength * UNSEEN_WORLD * (1 - present[:, lm_child, None]) * (1 - w)
+            mixed = (1 - unseen) * target + unseen * torch.nn.functional.normalize(world, dim=-1)
+            target = torch.where(mixed.norm(dim=-1, keepdim=True) > 1e-6, torch.nn.functional.normalize(mixed, dim=-1), target)
+        turn = _turn(torch.nn.functional.normalize(bone, dim=-1), target)
         globals_[joint] = turn @ globals_[joint]
         globals_[child] = turn @ globals_[child]
         pos[child] = pos[joint] + (turn @ bone[..., None])[..., 0]
