@@ -209,6 +209,8 @@ def test_truncate_hides_what_is_past_the_frame_edge_and_crops_the_rest_as_live()
             lost = out[b, t, :, 3] < 0.5
             assert 0 < int(lost.sum()) < 33 and bool(lost[27:].all())  # the feet are always past the line
             assert not bool(lost[:11].any())  # the head never is
+            assert bool((out[b, t, lost, 4] < 0.5).all())  # outside the frame: BlazePose's presence low too
+            torch.testing.assert_close(out[b, t, ~lost, 4], x[b, t, ~lost, 4])
             seen = out[b, t, ~lost, :2]
             # the live crop: 1.2 × the longer side of the visible landmarks' box, centred on it
             half = (seen.amax(0) - seen.amin(0)) / 2

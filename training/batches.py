@@ -231,8 +231,8 @@ def truncate(inputs: ModelInputs, targets: Targets, prob: float, generator: Opti
              crop_scale: float = 1.2) -> None:
     """Frame-edge truncation for the BlazePose V-stream, in place: in a share ``prob`` of the clips the camera's
     frame cuts the person off below a line between their shoulders and ankles (a close-up, someone behind a
-    desk or half out of view). Landmarks past the line lose their visibility (BlazePose reports points outside
-    the image with visibility near 0) and their positions and world positions become guesses (noise); the crop
+    desk or half out of view). Landmarks past the line lose their visibility and presence (BlazePose reports points
+    outside the image with both near 0) and their positions and world positions become guesses (noise); the crop
     becomes the live tracker's: ``crop_scale`` × the longer side of the box of the landmarks still visible
     (``realtime.detection``: ``Landmarks.box``, ``crop_box``), so the visible part fills it. 2D targets move with
     the crop; 3D targets do not change. Generated crops always hold the whole body; live ones often do not."""
@@ -252,6 +252,7 @@ def truncate(inputs: ModelInputs, targets: Targets, prob: float, generator: Opti
     past = chosen[:, None, None] & found[..., None] & (y > cut[:, None, None])  # (B, T, 33)
     noise = torch.randn(b, t, 33, 5, generator=generator).to(dev)
     vis = torch.where(past, x[..., 3] * 0.3 * rnd(b, t, 33), x[..., 3])
+    presence = torch.where(past, x[..., 4] * 0.3 * rnd(b, t, 33), x[..., 4])  # outside the frame, as BlazePose says
     xy = torch.where(past[..., None], x[..., :2] + 0.05 * noise[..., :2], x[..., :2])
     world = torch.where(past[..., None], x[..., 5:8] + 0.05 * noise[..., 2:], x[..., 5:8])
     keep = (vis > 0.5) & found[..., None]
@@ -263,7 +264,7 @@ def truncate(inputs: ModelInputs, targets: Targets, prob: float, generator: Opti
     side = torch.where(ok, crop_scale * (hi - lo).amax(-1), torch.full_like(lo[..., 0], 2.0)).clamp(min=0.1)
     k = 2.0 / side  # normalised crop units of the old crop → the new one
     moved = torch.cat([(xy - centre[:, :, None]) * k[..., None, None], x[..., 2:3] * k[..., None, None]], -1)
-    inputs.rgb = torch.cat([moved, vis[..., None], x[..., 4:5], world, x[..., 8:]], -1)
+    inputs.rgb = torch.cat([moved, vis[..., None], presence[..., None], world, x[..., 8:]], -1)
     inputs.rgb = torch.where(found[..., None, None], inputs.rgb, x)
     targets.kp2d = (targets.kp2d - centre[:, :, None]) * k[..., None, None]
 
