@@ -334,7 +334,12 @@ def face_in_head_frame(rotmat: torch.Tensor, joints: torch.Tensor, points49: tor
     """The body's nose and ears (``FACE``) in its head joint's frame ``(M, 3, 3)``, from the posed ``joints (M, 24, 3)``
     and ``points49 (M, 49, 3)`` of ``rotmat``: they move with the head, so :func:`fit_limbs` can follow them."""
     head = HEAD[1]
-    g = global_rotations(rotmat, parents)[head]
+    chain = [head]  # the head joint and its ancestors up to the root: only their rotations are needed
+    while parents[chain[-1]] >= 0:
+        chain.append(parents[chain[-1]])
+    g = rotmat[:, chain[-1]]
+    for j in reversed(chain[:-1]):
+        g = g @ rotmat[:, j]
     rel = points49[:, list(FACE[0])] - joints[:, head, None]
     return (g.transpose(-1, -2)[:, None] @ rel[..., None])[..., 0]
 
