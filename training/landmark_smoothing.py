@@ -28,9 +28,11 @@ import numpy as np
 __all__ = ["DEFAULT_BETA", "DEFAULT_MIN_CUTOFF", "LandmarkSmoother", "OneEuro", "smooth_features"]
 
 #: The live app's default setting (``tracking.landmark_min_cutoff``, ``tracking.landmark_beta``). Chosen on the
-#: shared real clips (a one-off comparison, first 150 frames, the previous weights with the landmark fit):
-#: 1.0/1.0 lowered the jitter most but lagged fast limbs (PCK 0.82 on the gym clip against 0.91 here).
-DEFAULT_MIN_CUTOFF, DEFAULT_BETA = 1.5, 3.0
+#: shared real clips (``tools/eval_clips.py --set tracking.landmark_beta=…``; the table is in
+#: ``training/checkpoints/README.md``, "How fast the landmark filter lets a limb through"): a higher beta lets a
+#: fast limb through sooner (less lag: PCK up on every clip) and passes more of BlazePose's shake (jitter up);
+#: 6 keeps every clip's jitter under 0.65 of MediaPipe's. 1.0/1.0 lagged fast limbs most (gym PCK 0.82).
+DEFAULT_MIN_CUTOFF, DEFAULT_BETA = 1.5, 6.0
 
 #: Seconds between frames when no timestamps come with them.
 DEFAULT_DT = 1.0 / 30.0
