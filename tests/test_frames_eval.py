@@ -34,37 +34,16 @@ def _needs_live_path():
 @pytest.fixture(scope="module")
 def frames_set(tmp_path_factory):
     """4 generated frames (2 clips × 2) as images, with ``spin.npz`` (SPIN-24, metres) and ``h36m.npz``
-    (Human3.6M-17 from the body's own H36M joints, millimetres); boxes from the exact 2D joints, SPIN-style."""
+    (Human3.6M-17 from the body's own H36M joints, millimetres): ``training.synthetic.still_frames``, as
+    ``tools/make_still_frames.py`` writes them."""
     _needs_live_path()
     from training.synthetic import SyntheticConfig, SyntheticGenerator
-    from training.synthetic.geometry import norm_to_pixel
+    from training.synthetic.still_frames import write_still_frames
 
     root = tmp_path_factory.mktemp("frames")
     gen = SyntheticGenerator(seed=3, config=SyntheticConfig(seq_len=4, crop_size=128))
-    names, centers, scales, spin24, h36m17 = [], [], [], [], []
-    for c in range(2):
-        clip = gen.clip(c)
-        with torch.no_grad():
-            out = gen.body(pose=torch.as_tensor(clip["pose"]).reshape(-1, 24, 3), betas=torch.as_tensor(clip["betas"]))
-            h36m = gen.body.joint_set(out, "h36m17").numpy()
-        for t in (0, 3):
-            image = np.full((*CANVAS, 3), 90, np.uint8)
-            crop = cv2.resize(cv2.cvtColor(clip["rgb"][t], cv2.COLOR_RGB2BGR), None, fx=UP, fy=UP, interpolation=cv2.INTER_LINEAR)
-            image[OFFSET[0]:OFFSET[0] + crop.shape[0], OFFSET[1]:OFFSET[1] + crop.shape[1]] = crop
-            name = f"S{c}/frame_{t:04d}.png"
-            (root / "images" / name).parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / "images" / name), image)
-            kp = clip["kp2d_spin49"][t]
-            px = norm_to_pixel(kp[kp[:, 2] > 0, :2], 128) * UP + np.array(OFFSET[::-1], np.float64)
-            lo, hi = px.min(0), px.max(0)
-            names.append(name)
-            centers.append((lo + hi) / 2)
-            scales.append(1.2 * (hi - lo).max() / 200)
-            spin24.append(np.concatenate([clip["kp3d"][t, 25:], np.ones((24, 1))], 1))
-            h36m17.append(np.concatenate([1000 * h36m[t], np.ones((17, 1))], 1))
-    common = dict(imgname=np.array(names), center=np.array(centers), scale=np.array(scales))
-    np.savez(root / "spin.npz", S=np.array(spin24, np.float32), **common)
-    np.savez(root / "h36m.npz", S=np.array(h36m17, np.float32), **common)
+    kinds = write_still_frames(gen, range(2), root, frames=(0, 3), upscale=UP, canvas=CANVAS, offset=OFFSET)
+    assert sum(kinds.values()) == 4
     return root
 
 
@@ -247,3 +226,18 @@ def test_dtsvibe_eval_dispatches(tmp_path, capsys):
     assert "CHECKPOINT" in out and "--frames TEST.npz --images DIR" in out
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert 'dtsvibe-eval = "realtime.frames_eval:eval_main"' in pyproject
+
+
+def test_make_still_frames_tool(tmp_path, capsys):
+    """``tools/make_still_frames.py``: one clip's frames readable by the reader; a folder it cannot write is one line."""
+    from tools.make_still_frames import main
+
+    assert main(["--out", "/proc/no_such_place", "--clips", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "/proc/no_such_place" in err and "--out" in err
+    assert main(["--out", str(tmp_path), "--clips", "0"]) == 2
+    _needs_live_path()
+    assert main(["--out", str(tmp_path), "--clips", "1", "--crop", "64", "--frames", "0", "7", "--seed", "3"]) == 0
+    frames = read_still_frames(tmp_path / "spin.npz")
+    assert len(frames.imgname) == 2 and all((tmp_path / "images" / n).is_file() for n in frames.imgname)
+    assert read_still_frames(tmp_path / "h36m.npz").layout == "Human3.6M-17"
