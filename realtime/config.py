@@ -9,7 +9,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from training.config.loader import StrictModel, load_config
 from training.config.schema import resolve_config_path
-from training.landmark_smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+from training.landmark_smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, DEFAULT_RELEASE_CUTOFF
 from training.pose_smoothing import DEFAULT_POSE_BETA, DEFAULT_POSE_MIN_CUTOFF
 
 
@@ -59,6 +59,9 @@ class TrackingConfig(StrictModel):
     #: of a still landmark (0 = no smoothing) and how fast it rises with speed (per person size per second).
     landmark_min_cutoff: float = Field(DEFAULT_MIN_CUTOFF, ge=0)
     landmark_beta: float = Field(DEFAULT_BETA, ge=0)
+    #: BlazePose's visibility and presence held (``training.landmark_smoothing.Hold``): a rise passes at once, a
+    #: fall through a low-pass of this cutoff (Hz; 0 = raw confidences).
+    landmark_release: float = Field(DEFAULT_RELEASE_CUTOFF, ge=0)
     #: 1€ filter on the body after the model (``training.pose_smoothing``), one factor per person and frame:
     #: the cutoff (Hz) of a still body (0 = no smoothing) and its rise per m/s of the fastest joint.
     pose_min_cutoff: float = Field(DEFAULT_POSE_MIN_CUTOFF, ge=0)

@@ -32,7 +32,7 @@ def front_stages(cfg: LiveConfig, manifest, flow_provider: Optional[str] = None)
 
     t = cfg.tracking
     builder = PersonInputs.for_manifest(manifest, flow_provider, scale=t.crop_scale,
-                                        smoothing=(t.landmark_min_cutoff, t.landmark_beta))
+                                        smoothing=(t.landmark_min_cutoff, t.landmark_beta, t.landmark_release))
     return DetectTrack(MultiPersonPose.from_tracking(t)), CropFlow(builder)
 
 

@@ -62,14 +62,16 @@ class PersonInputs:
 
     def __init__(self, crop_size: int, streams: Sequence[str] = ("rgb", "flow", "keypoints"),
                  flow_provider: Optional[str] = "dis", scale: float = CROP_SCALE, rgb_input: str = "crops",
-                 smoothing: Optional[tuple[float, float]] = None, rgb_mean: Sequence[float] = tuple(IMAGENET_MEAN),
+                 smoothing: Optional[tuple[float, ...]] = None, rgb_mean: Sequence[float] = tuple(IMAGENET_MEAN),
                  rgb_std: Sequence[float] = tuple(IMAGENET_STD)) -> None:
         if rgb_input not in ("crops", "blazepose"):
             raise ValueError(f"rgb_input must be 'crops' or 'blazepose', got {rgb_input!r}")
         self.crop_size, self.streams, self.scale, self.rgb_input = crop_size, tuple(streams), scale, rgb_input
         self.rgb_mean, self.rgb_std = tuple(rgb_mean), tuple(rgb_std)  # the bundle's (manifest), ImageNet's by default
-        #: 1€ filters on the landmarks, per track ((min_cutoff Hz, beta); None or min_cutoff 0 = raw landmarks)
-        self.smoother = LandmarkSmoother(*smoothing) if smoothing and smoothing[0] > 0 else None
+        #: Filters on the landmarks, per track ((min_cutoff Hz, beta[, release_cutoff Hz]): ``LandmarkSmoother``;
+        #: None or all cutoffs 0 = raw landmarks and confidences)
+        on = smoothing is not None and (smoothing[0] > 0 or (len(smoothing) > 2 and smoothing[2] > 0))
+        self.smoother = LandmarkSmoother(*smoothing) if on else None
         self.provider = None
         if "flow" in self.streams:
             from training.flow import make_provider
@@ -95,13 +97,15 @@ class PersonInputs:
             crop, m = cut_crop(rgb_frame, (cx, cy, side), s)
             lm = person.landmarks
             image, world = np.concatenate([lm.xy, lm.z[:, None]], 1), lm.world
+            visibility, presence = lm.visibility, lm.presence
             if self.smoother is not None:
                 image, world = self.smoother.smooth(person.id, image, world, side, time_s)
+                visibility, presence = self.smoother.hold(person.id, visibility, presence, time_s)
             xyz = crop_landmarks(image[:, :2], image[:, 2], m, s)
-            kps.append(np.concatenate([xyz[:, :2], np.zeros((len(xyz), 1), np.float32), lm.visibility[:, None].astype(np.float32)], 1))
+            kps.append(np.concatenate([xyz[:, :2], np.zeros((len(xyz), 1), np.float32), visibility[:, None].astype(np.float32)], 1))
             if self.rgb_input == "blazepose":
                 world = world if world is not None else np.zeros((len(xyz), 3), np.float32)
-                blaze.append(frame_features(xyz, lm.visibility, lm.presence, world, lm.score))
+                blaze.append(frame_features(xyz, visibility, presence, world, lm.score))
             prev = self.previous.get(person.id)
             if self.provider is not None:
                 flows.append(self.provider.flow(prev, crop) if prev is not None else np.zeros((2, s, s), np.float32))

@@ -17,10 +17,13 @@ def manifest():
 
 
 def test_front_stages_take_the_configs_tracking_settings(manifest):
-    cfg = load_live_config("default", ["tracking.crop_scale=1.5", "tracking.landmark_min_cutoff=0", "tracking.max_persons=2"])
+    cfg = load_live_config("default", ["tracking.crop_scale=1.5", "tracking.landmark_min_cutoff=0", "tracking.landmark_release=0",
+                                       "tracking.max_persons=2"])
     detect, crop = front_stages(cfg, manifest)
     assert isinstance(detect, DetectTrack) and isinstance(crop, CropFlow)
     assert crop.builder.scale == 1.5 and crop.builder.smoother is None
+    held = front_stages(load_live_config("default", ["tracking.landmark_min_cutoff=0", "tracking.landmark_release=0.7"]), manifest)[1].builder
+    assert held.smoother is not None and (held.smoother.min_cutoff, held.smoother.release_cutoff) == (0.0, 0.7)
     assert detect.pose.tracker.max_persons == 2
     on = front_stages(load_live_config("default"), manifest)[1].builder
     assert on.smoother is not None and on.smoother.min_cutoff == load_live_config("default").tracking.landmark_min_cutoff

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from training.landmark_smoothing import LandmarkSmoother, OneEuro
 
@@ -92,6 +93,13 @@ def test_person_inputs_smooth_the_landmarks_they_feed():
     smooth.forget(7)
     first = smooth.build(frame, person(shaken[5]), 2.0).inputs["rgb"][0, :, :2]
     np.testing.assert_allclose(first, r[5], atol=1e-6)
+    held = PersonInputs(128, ("rgb",), None, rgb_input="blazepose", smoothing=(1.0, 1.0, 1.5))
+    vis = []
+    for i in range(10):
+        p = person(base)
+        p[0].landmarks.visibility[:] = 0.9 if i % 2 == 0 else 0.2
+        vis.append(held.build(frame, p, i / 30).inputs["rgb"][0, :, 3])
+    assert np.min(vis) > 0.6  # the network and its landmark fit see the held visibility
 
 
 def test_evaluation_sequences_smooth_landmarks_as_live():
@@ -109,7 +117,44 @@ def test_evaluation_sequences_smooth_landmarks_as_live():
     np.testing.assert_allclose(y[0], x[0])
     np.testing.assert_allclose(y[12], x[12])
     np.testing.assert_allclose(y[13], x[13], atol=1e-6)  # the filter starts over after a missed frame
-    np.testing.assert_allclose(y[..., 3:5], x[..., 3:5])  # visibility, presence untouched
+    np.testing.assert_allclose(y[..., 3:5], x[..., 3:5])  # steady visibility and presence stay as they are
     for ch in (slice(0, 2), slice(5, 8)):
         assert _second_difference(y[14:, :, ch]) < 0.5 * _second_difference(x[14:, :, ch])
     np.testing.assert_allclose(smooth_features(x, min_cutoff=0), x)
+
+
+def test_confidences_rise_at_once_and_fall_slowly():
+    """A landmark's visibility flickering near the frame's edge is held up; a limb coming into view is not held back."""
+    from training.landmark_smoothing import Hold, LandmarkSmoother
+
+    h = Hold(1.5)
+    assert h(np.array([0.2]), 0.0)[0] == pytest.approx(0.2)
+    assert h(np.array([0.9]), 1 / 30)[0] == pytest.approx(0.9)  # the rise passes at once
+    fell = h(np.array([0.1]), 2 / 30)[0]
+    assert 0.7 < fell < 0.9  # the fall is slowed …
+    later = [h(np.array([0.1]), t / 30)[0] for t in range(3, 60)]
+    assert later[-1] < 0.15 and all(a >= b for a, b in zip(later, later[1:]))  # … and still arrives
+    raw = Hold(0.0)
+    assert [raw(np.array([v]))[0] for v in (0.9, 0.1)] == pytest.approx([0.9, 0.1])  # cutoff 0: raw
+
+    sm = LandmarkSmoother(1.5, 6.0, 1.5)
+    flicker = [np.where(np.arange(33) % 2 == 0, 0.8, 0.3) if t % 2 else np.full(33, 0.8) for t in range(20)]
+    held = np.stack([sm.hold(4, v, v, t / 30)[0] for t, v in enumerate(flicker)])
+    assert held[10:].min() > 0.6  # flickering 0.8 / 0.3 stays near the top
+    sm.forget(4)
+    assert sm.hold(4, np.full(33, 0.3), np.full(33, 0.3), 1.0)[0] == pytest.approx(np.full(33, 0.3))
+    off = LandmarkSmoother(0.0, 6.0, 1.5)  # positions raw, confidences still held
+    image = np.ones((33, 3), np.float32)
+    assert off.smooth(1, image, None, 100.0, 0.0)[0] is not None
+    np.testing.assert_allclose(off.smooth(1, image * 5, None, 100.0, 1 / 30)[0], image * 5)
+
+
+def test_evaluation_sequences_hold_confidences_as_live():
+    from training.landmark_smoothing import smooth_features
+
+    x = np.zeros((20, 33, 9), np.float32)
+    x[..., 8] = 0.9
+    x[..., 3] = np.where(np.arange(20) % 2 == 0, 0.9, 0.2)[:, None]
+    y = smooth_features(x)
+    assert y[1:, :, 3].min() > 0.6 and y[0, 0, 3] == pytest.approx(0.9)
+    np.testing.assert_allclose(smooth_features(x, release_cutoff=0)[..., 3], x[..., 3])
