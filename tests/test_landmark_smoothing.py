@@ -145,8 +145,10 @@ def test_confidences_rise_at_once_and_fall_slowly():
     assert sm.hold(4, np.full(33, 0.3), np.full(33, 0.3), 1.0)[0] == pytest.approx(np.full(33, 0.3))
     off = LandmarkSmoother(0.0, 6.0, 1.5)  # positions raw, confidences still held
     image = np.ones((33, 3), np.float32)
-    assert off.smooth(1, image, None, 100.0, 0.0)[0] is not None
+    off.smooth(1, image, None, 100.0, 0.0)
     np.testing.assert_allclose(off.smooth(1, image * 5, None, 100.0, 1 / 30)[0], image * 5)
+    assert off.hold(1, np.full(33, 0.9), np.full(33, 0.9), 0.0)[0][0] == pytest.approx(0.9)
+    assert off.hold(1, np.full(33, 0.1), np.full(33, 0.1), 1 / 30)[0][0] > 0.5
 
 
 def test_evaluation_sequences_hold_confidences_as_live():

@@ -10,7 +10,7 @@ from tools.reframe_clip import main
 
 def _clip(path, frames=6, size=(120, 80)):
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
-    for i in range(frames):
+    for _ in range(frames):
         f = np.zeros((size[1], size[0], 3), np.uint8)
         f[: size[1] // 2] = 200  # top half bright, bottom half dark
         w.write(f)
