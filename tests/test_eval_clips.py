@@ -25,7 +25,25 @@ def test_a_body_that_copies_mediapipe_scores_one():
     same = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3))
     s = tool.scores({0: same})
     assert s["face"] == 0.0 and s["pck"] == 1.0 and abs(s["spread_ratio"] - 1) < 1e-9 and abs(s["jitter_ratio"] - 1) < 1e-9
+    assert abs(s["spread_seen_ratio"] - 1) < 1e-9
     assert s["frames"] == 30 and s["tracks"] == 1
+
+
+def test_the_seen_spread_leaves_out_joints_mediapipe_does_not_see():
+    """Legs below the frame: ours hang still, MediaPipe's guesses move. The spread over all 12 joints is below 1;
+    over the joints MediaPipe sees (the arms, and the legs on no frame) it is 1."""
+    tool = _tool()
+    rng = np.random.default_rng(3)
+    track = _track(rng, 30, lambda m2, m3: (m2[:, tool.MEDIAPIPE], m3.copy()))
+    legs = slice(6, 12)
+    track["ours3d"] = [o.copy() for o in track["ours3d"]]
+    for o in track["ours3d"]:
+        o[legs] = 0.0
+    track["mpvis"] = [v.copy() for v in track["mpvis"]]
+    for v in track["mpvis"]:
+        v[legs] = False
+    s = tool.scores({0: track})
+    assert s["spread_ratio"] < 0.7 and abs(s["spread_seen_ratio"] - 1) < 1e-9
 
 
 def test_a_body_stuck_in_one_pose_and_far_away_scores_low():

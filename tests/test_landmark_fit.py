@@ -393,10 +393,45 @@ def test_a_limb_whose_middle_is_off_frame_turns_whole_onto_its_ends(body):
 def test_a_bone_whose_end_is_off_frame_takes_blazepose_world_bone(body):
     """A close-up's arm below the frame: elbow and wrist outside it, so no 2D bone to follow. With the world
     landmarks on, the upper arm and forearm take the directions of BlazePose's world bones (its guess, learned on
-    real people); an arm only hidden inside the frame, or the fit without world landmarks, keeps the network's,
-    and so does a leg outside the frame (BlazePose's unseen knees go above the hips in close-ups)."""
-    for arm, follows in ((BONES[:2], True), (BONES[4:6], False)):  # the left arm; the left thigh and shin
-        _unseen_bone_case(body, arm, follows)
+    real people); an arm only hidden inside the frame, or the fit without world landmarks, keeps the network's."""
+    _unseen_bone_case(body, BONES[:2], follows=True)  # the left arm
+
+
+def test_a_leg_whose_ends_are_off_frame_hangs_down_the_image(body):
+    """A desk webcam's frame cut at the waist: knee and ankle outside it. The thigh and shin hang straight down the
+    image (not BlazePose's world bones: its unseen knees go above the hips in close-ups), with or without the world
+    landmarks; a leg only hidden inside the frame keeps the network's; a knee in view with its ankle below the frame
+    keeps its thigh on the landmarks and hangs its shin."""
+    unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
+    down = torch.tensor([0.0, 1.0, 0.0])
+    a = _pose(8)
+    b = _pose(9, limbs_only_from=a)
+    out_a, out_b, lm = _view(body, a, b)
+    s = CAM[None, :1][:, 0]
+    leg = BONES[4:6]  # the left thigh and shin
+    own = {j: unit(out_a.joints[0, c] - out_a.joints[0, j]) for j, c, *_ in leg}
+    assert all((own[j] - down).norm() > 0.2 for j in own)  # the network's leg is not hanging already
+
+    def bones(x, world_depth=0.5):
+        j = body(pose=fit_limbs(a, out_a.joints, body.parents, x, landmark_weights(x), s, world_depth=world_depth)).joints
+        return {joint: unit(j[0, child] - j[0, joint]) for joint, child, *_ in leg}
+
+    off, hidden, shin_off = lm.clone(), lm.clone(), lm.clone()
+    for _, _, _, _, m_child in leg:
+        off[0, m_child, 3] = off[0, m_child, PRESENCE] = 0.0  # knee and ankle below the frame
+        hidden[0, m_child, 3] = 0.0  # … or hidden inside it
+    shin_off[0, leg[1][4], 3] = shin_off[0, leg[1][4], PRESENCE] = 0.0  # only the ankle below the frame
+    for world_depth in (0.5, 0.0):
+        for direction in bones(off, world_depth).values():
+            torch.testing.assert_close(direction, down, atol=1e-4, rtol=0)
+    for joint, direction in bones(hidden).items():
+        torch.testing.assert_close(direction, own[joint], atol=1e-4, rtol=0)
+    thigh, shin = (j for j, *_ in leg)
+    seen_thigh = bones(shin_off)
+    torch.testing.assert_close(seen_thigh[shin], down, atol=1e-4, rtol=0)
+    truth = unit(out_b.joints[0, leg[0][1]] - out_b.joints[0, thigh])
+    image = lambda v: unit(v[:2])  # noqa: E731 the thigh's direction in the image is BlazePose's
+    torch.testing.assert_close(image(seen_thigh[thigh]), image(truth), atol=1e-3, rtol=0)
 
 
 def _unseen_bone_case(body, arm, follows: bool) -> None:

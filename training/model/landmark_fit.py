@@ -29,7 +29,8 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    between the network's bone (0) and that one (1). The turn is the smallest rotation, applied to the
    joint's rotation, so the twist, the hands and the feet come along. With ``world_depth`` the upper arms',
    forearms', thighs' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``), and a
-   bone of an arm whose end lies outside the frame takes the world bone's direction (``UNSEEN_WORLD``). Last,
+   bone of an arm whose end lies outside the frame takes the world bone's direction (``UNSEEN_WORLD``); a thigh or
+   shin whose end lies outside the frame hangs straight down the image (``UNSEEN_DOWN``). Last,
    the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
    shoulders, and the head nods so that the nose sits as far under the ears as BlazePose's (``FACE``; the network,
    trained on renders, holds real people's heads lower than they do).
@@ -114,6 +115,12 @@ IMAGE_LENGTH_CHANGE = 0.1
 #: hands below the frame). Not the legs: in close-ups BlazePose puts unseen knees above the hips.
 UNSEEN_WORLD = 1.0
 UNSEEN_WORLD_BONES = (16, 18, 17, 19)
+#: A thigh or shin whose end lies outside the frame and is not seen (a desk webcam's frame cut at the waist or
+#: the thighs) hangs straight down the image instead: the network learned its legs from whole bodies, and
+#: with no evidence it often guessed a knee raised in front of the hips — a knee drawn inside the frame where
+#: BlazePose says there is none. Down is the guess the frame agrees with (the knee stays below its edge).
+UNSEEN_DOWN = 1.0
+UNSEEN_DOWN_BONES = (1, 4, 2, 5)
 #: Visibility below this counts as unseen; weights ramp to 1 by VISIBLE_FULL.
 VISIBLE_FROM, VISIBLE_FULL = 0.5, 0.75
 #: A bone the network puts within about this depth (m) of the image plane keeps little depth: which side
@@ -357,6 +364,7 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     pos = {j: joints[:, j] for j in range(joints.shape[1])}
     s = scale.clamp(min=1e-6)[:, None]
     present = ((landmarks[..., PRESENCE] - VISIBLE_FROM) / (VISIBLE_FULL - VISIBLE_FROM)).clamp(0, 1)
+    found = (landmarks[:, :1, 8] > 0).to(landmarks.dtype)  # (M, 1): a frame where BlazePose missed keeps the network's
     for joint, mid, end, lm_joint, lm_mid, lm_end in LIMBS:  # the whole limb first, as far as its middle is off-frame
         line = pos[end] - pos[joint]
         d = (landmarks[:, lm_end, :2] - landmarks[:, lm_joint, :2]) / s
@@ -373,9 +381,15 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
         world = (landmarks[:, lm_child, WORLD] - landmarks[:, lm_joint, WORLD]
                  if world_depth > 0 and joint in WORLD_DEPTH_BONES else None)
         target = _toward(bone, d, w, world, world_depth * w)
-        if world is not None and joint in UNSEEN_WORLD_BONES:  # its end outside the frame: BlazePose's world bone
-            unseen = strength * UNSEEN_WORLD * (1 - present[:, lm_child, None]) * (1 - w)
-            mixed = (1 - unseen) * target + unseen * torch.nn.functional.normalize(world, dim=-1)
+        if joint in UNSEEN_DOWN_BONES or (world is not None and joint in UNSEEN_WORLD_BONES):
+            # Its end outside the frame: an arm takes BlazePose's world bone, a leg hangs down the image.
+            share = UNSEEN_DOWN if joint in UNSEEN_DOWN_BONES else UNSEEN_WORLD
+            guess = torch.zeros_like(bone)
+            guess[:, 1] = 1.0
+            if joint not in UNSEEN_DOWN_BONES:
+                guess = torch.nn.functional.normalize(world, dim=-1)
+            unseen = strength * share * (1 - present[:, lm_child, None]) * (1 - w) * found
+            mixed = (1 - unseen) * target + unseen * guess
             target = torch.where(mixed.norm(dim=-1, keepdim=True) > 1e-6, torch.nn.functional.normalize(mixed, dim=-1), target)
         turn = _turn(torch.nn.functional.normalize(bone, dim=-1), target)
         globals_[joint] = turn @ globals_[joint]
