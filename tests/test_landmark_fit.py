@@ -426,6 +426,17 @@ def test_a_leg_whose_ends_are_off_frame_hangs_down_the_image(body):
             torch.testing.assert_close(direction, down, atol=1e-4, rtol=0)
     for joint, direction in bones(hidden).items():
         torch.testing.assert_close(direction, own[joint], atol=1e-4, rtol=0)
+    behind_desk, bent_knee, nothing_seen = lm.clone(), lm.clone(), lm.clone()
+    behind_desk[0, [25, 26, 27, 28], 3] = 0.1  # no knee or ankle seen, inside the frame: a desk in front
+    for direction in bones(behind_desk).values():
+        torch.testing.assert_close(direction, down, atol=1e-4, rtol=0)
+    bent_knee[0, [25, 26, 27, 28], 3] = 0.1
+    bent_knee[0, 26, 3] = 0.55  # one knee half seen: not hidden behind anything, the leg stays the network's
+    for joint, direction in bones(bent_knee).items():
+        torch.testing.assert_close(direction, own[joint], atol=1e-4, rtol=0)
+    nothing_seen[0, :, 3] = 0.1  # not even the shoulders: nothing says the person is seen at all
+    for joint, direction in bones(nothing_seen).items():
+        torch.testing.assert_close(direction, own[joint], atol=1e-4, rtol=0)
     thigh, shin = (j for j, *_ in leg)
     seen_thigh = bones(shin_off)
     torch.testing.assert_close(seen_thigh[shin], down, atol=1e-4, rtol=0)

@@ -41,3 +41,15 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and words in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cover_paints_a_desk_over_part_of_the_kept_box(tmp_path):
+    """``--cover``: the legs hidden behind a desk inside the frame (the cut puts them outside it)."""
+    _clip(tmp_path / "in.mp4")
+    assert main([str(tmp_path / "in.mp4"), str(tmp_path / "desk.mp4"), "--cover", "0.5", "1", "0", "1"]) == 0
+    ok, f = cv2.VideoCapture(str(tmp_path / "desk.mp4")).read()
+    assert ok and f.shape[:2] == (80, 120)  # no --keep: the whole frame
+    top, desk = f[5:35].astype(float), f[45:].astype(float)
+    assert top.mean() > 150  # the bright top half untouched
+    assert abs(desk[..., 2].mean() - desk[..., 0].mean()) > 40  # the lower half now a brown board, not grey
+    assert main([str(tmp_path / "in.mp4"), str(tmp_path / "bad.mp4"), "--cover", "0.5", "0.2", "0", "1"]) == 2
