@@ -376,7 +376,8 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     found = (landmarks[:, :1, 8] > 0).to(landmarks.dtype)  # (M, 1): a frame where BlazePose missed keeps the network's
     # (M, 1): 1 when the shoulders are seen and no knee or ankle is (seeing nothing at all keeps the network's)
     leg_vis = landmarks[:, list(LOWER_LEGS), 3].amax(1, keepdim=True)
-    legs_hidden = ((HIDDEN_FROM - leg_vis) / (HIDDEN_FROM - HIDDEN_FULL)).clamp(0, 1) * weights[:, list(TORSO_LANDMARKS[0])].amin(1, keepdim=True)
+    shoulders = weights[:, list(TORSO_LANDMARKS[0])].amin(1, keepdim=True)
+    legs_hidden = ((HIDDEN_FROM - leg_vis) / (HIDDEN_FROM - HIDDEN_FULL)).clamp(0, 1) * shoulders
     for joint, mid, end, lm_joint, lm_mid, lm_end in LIMBS:  # the whole limb first, as far as its middle is off-frame
         line = pos[end] - pos[joint]
         d = (landmarks[:, lm_end, :2] - landmarks[:, lm_joint, :2]) / s
@@ -393,16 +394,14 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
         world = (landmarks[:, lm_child, WORLD] - landmarks[:, lm_joint, WORLD]
                  if world_depth > 0 and joint in WORLD_DEPTH_BONES else None)
         target = _toward(bone, d, w, world, world_depth * w)
-        if joint in UNSEEN_DOWN_BONES or (world is not None and joint in UNSEEN_WORLD_BONES):
-            # Its end outside the frame: an arm takes BlazePose's world bone, a leg hangs down the image.
-            share = UNSEEN_DOWN if joint in UNSEEN_DOWN_BONES else UNSEEN_WORLD
-            guess = torch.zeros_like(bone)
-            guess[:, 1] = 1.0
-            if joint not in UNSEEN_DOWN_BONES:
-                guess = torch.nn.functional.normalize(world, dim=-1)
+        leg = joint in UNSEEN_DOWN_BONES
+        if leg or (world is not None and joint in UNSEEN_WORLD_BONES):
+            # Its end outside the frame: a leg hangs down the image (also behind a desk), an arm takes BlazePose's world bone.
             lack = 1 - present[:, lm_child, None]
-            if joint in UNSEEN_DOWN_BONES:
-                lack = torch.maximum(lack, legs_hidden)
+            if leg:
+                share, guess, lack = UNSEEN_DOWN, bone.new_tensor([0.0, 1.0, 0.0]).expand_as(bone), torch.maximum(lack, legs_hidden)
+            else:
+                share, guess = UNSEEN_WORLD, torch.nn.functional.normalize(world, dim=-1)
             unseen = strength * share * lack * (1 - w) * found
             mixed = (1 - unseen) * target + unseen * guess
             target = torch.where(mixed.norm(dim=-1, keepdim=True) > 1e-6, torch.nn.functional.normalize(mixed, dim=-1), target)
