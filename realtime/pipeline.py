@@ -137,6 +137,9 @@ class DetectTrack(Stage):
         self.alive = alive
         return packet
 
+    def finish(self) -> None:
+        self.pose.pool.close()
+
 
 class CropFlow(Stage):
     name = "crop+flow"

@@ -353,3 +353,42 @@ def test_each_frames_people_keep_their_boxes_while_the_tracker_moves_on(demo_fra
     live = next(t for t in pose.tracker.tracks if t.id == first[0].id)
     assert np.abs(live.box - box).max() > 1.0  # the person moved, and the tracker with them
     np.testing.assert_array_equal(first[0].track.box, box)  # frame 0's person did not
+
+
+def test_a_landmark_pool_gives_one_estimators_landmarks_in_order(demo_frames):
+    from realtime.detection import DetectionSetupError, LandmarkEstimator
+    from realtime.detection.landmarks import LandmarkPool
+
+    try:
+        estimator = LandmarkEstimator()
+    except DetectionSetupError as exc:
+        pytest.skip(str(exc))
+    frame = demo_frames[0]
+    h, w = frame.shape[:2]
+    regions = [(0, 0, w // 2, h), (w // 4, 0, 3 * w // 4, h), (w // 2, 0, w, h), (0, 0, w, h)]  # different answers
+    alone = [estimator.estimate(frame, r) for r in regions]
+    pool = LandmarkPool(estimator, workers=2)
+    try:
+        together = pool.estimate_many(frame, regions)
+    finally:
+        pool.close()
+    assert pool._made == 2  # a second interpreter was made and used
+    assert len(together) == len(regions)
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(b.xy, a.xy, atol=1e-4)
+        np.testing.assert_allclose(b.visibility, a.visibility, atol=1e-5)
+        assert b.roi == a.roi
+    assert np.ptp([lm.xy[0, 0] for lm in together]) > 1  # the regions' answers differ, so the order is checked
+
+
+def test_a_landmark_pool_runs_an_estimator_without_clone_alone():
+    from realtime.detection.landmarks import LandmarkPool
+
+    class Fake:
+        def estimate(self, frame, region):
+            return region
+
+    pool = LandmarkPool(Fake(), workers=4)
+    assert pool.workers == 1 and pool.estimate_many(None, [1, 2, 3]) == [1, 2, 3]
+    with pytest.raises(ValueError, match="landmark workers"):
+        LandmarkPool(Fake(), workers=0)

@@ -4,6 +4,7 @@ paper and lite configs, person batch 1 and 4. Median and p95 over ``--repeats`` 
 
     python tools/bench_engines.py                       # paper + lite, random weights, batch 1 and 4
     python tools/bench_engines.py --configs lite --repeats 50 --out out/bench_engines
+    python tools/bench_engines.py --bundles engines/assets/lite_default OTHER_BUNDLE --batches 1 3   # built bundles, side by side
 
 Each config gets a random-weight checkpoint (latency does not depend on the weights; the paper config with
 ``temporal_encoder.attention=causal``, since only a causal model streams frame by frame) exported with
@@ -67,12 +68,49 @@ def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, bac
     return rows
 
 
+def bench_bundles(folders: list[str], batches: list[int], repeats: int, threads: int, rounds: int = 5) -> list[dict]:
+    """Built bundles (their own weights and graphs, e.g. the shipped default before and after a change) on ONNX
+    Runtime, taking turns ``rounds`` times so that a busy moment of the machine falls on all of them alike; the
+    inputs come from :func:`example_inputs` of each bundle's model config."""
+    from engines.manifest import read_manifest
+    from training.config.schema import ModelConfig
+
+    sessions = {}
+    for folder in folders:
+        model = build_model(ModelConfig(**read_manifest(folder).model_config)).eval()
+        sessions[folder] = (EngineSession(folder, backend="onnxruntime", intra_op_threads=threads), model)
+    rows = []
+    for batch in batches:
+        times: dict[str, dict[str, list[float]]] = {f: {"frame_encoder": [], "temporal_step": []} for f in folders}
+        for _ in range(rounds):
+            for folder, (session, model) in sessions.items():
+                torch.manual_seed(0)
+                inputs = {k: v.numpy() for k, v in example_inputs(model, batch=batch).items()}
+                ids = list(range(batch))
+                feats = session.encode(inputs)
+                for _ in range(40):  # a person 40 frames in: every ring-buffer slot is in use
+                    session.step(ids, feats)
+                for graph, fn in (("frame_encoder", lambda: session.encode(inputs)), ("temporal_step", lambda: session.step(ids, feats))):
+                    times[folder][graph].append(latencies(fn, max(1, repeats // rounds))[0])
+                for i in ids:
+                    session.release(i)
+        for folder in folders:
+            for graph, values in times[folder].items():
+                median = float(np.median(values))
+                rows.append({"config": folder, "backend": f"{sessions[folder][0].backend} ({sessions[folder][0].device})",
+                             "graph": graph, "batch": batch, "median_ms": round(median, 2), "p95_ms": round(float(np.max(values)), 2)})
+                print(f"  {folder} {graph:13s} batch {batch}: {median:8.2f} ms", flush=True)
+    return rows
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=["paper", "lite"])
     p.add_argument("--batches", nargs="+", type=int, default=[1, 4])
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime / torch intra-op threads (0 = library default)")
+    p.add_argument("--bundles", nargs="+", default=[], metavar="DIR",
+                   help="time these built bundles on ONNX Runtime instead, taking turns (e.g. before and after a change)")
     p.add_argument("--out", default="out/bench_engines")
     args = p.parse_args()
     if args.threads:
@@ -80,12 +118,17 @@ def main() -> int:
     why = tensorrt_unavailable()
     backends = ["torch", "onnxruntime"] + ([] if why else ["tensorrt"])  # FP16 plans where TensorRT and a GPU are here
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.configs:
-            rows += bench_config(name, Path(tmp), args.batches, args.repeats, backends, args.threads)
+    if args.bundles:
+        rows = bench_bundles(args.bundles, args.batches, args.repeats, args.threads)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.configs:
+                rows += bench_config(name, Path(tmp), args.batches, args.repeats, backends, args.threads)
     head = "| config | backend | graph | batch | median ms | p95 ms |\n|---|---|---|---:|---:|---:|"
     body = "\n".join(f"| {r['config']} | {r['backend']} | {r['graph']} | {r['batch']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} |" for r in rows)
     extra = f"no TensorRT row: {why}" if why else "TensorRT rows: FP16 plans built by tools/build_engine.py"
+    if args.bundles:
+        extra = "built bundles on ONNX Runtime, taking turns in 5 rounds (p95 column: the slowest round's median)"
     report(args.out, "bench_engines", "Engine graphs: latency per call", [head + "\n" + body],
            environment(f"{args.repeats} calls per row; {extra}"), rows)
     return 0

@@ -9,7 +9,7 @@ import numpy as np
 
 from .blazepose import box_iou
 from .detector import Detection, PersonDetector
-from .landmarks import LandmarkEstimator, Landmarks
+from .landmarks import LandmarkEstimator, LandmarkPool, Landmarks
 from .tracker import PersonTracker, Track, square_boxes
 
 
@@ -71,6 +71,9 @@ class MultiPersonPose:
     picture: BlazePose then puts every body landmark outside the frame, and a mesh would hang below it. Someone
     already followed keeps their track however little of them is in view (a close-up).
 
+    ``landmark_workers``: how many followed people's landmark passes run side by side (:class:`LandmarkPool`;
+    the same landmarks as one after another): with three people in view, one pass per core.
+
     ``reacquire``: while the tracker keeps a lost person's track (two people crossing, a short occlusion; up to
     its ``max_missed`` frames), every :data:`REACQUIRE_EVERY`-th frame between detections looks for them in a
     square around their last box (:meth:`PersonDetector.detect_around`), so they come back soon after they show
@@ -90,11 +93,13 @@ class MultiPersonPose:
         covered_centre: float = 0.3,
         reacquire: bool = False,
         min_body_in_frame: int = 2,
+        landmark_workers: int = 1,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be ≥ 1, got {detect_every}")
         self.detector = detector or PersonDetector()
         self.estimator = estimator or LandmarkEstimator()
+        self.pool = LandmarkPool(self.estimator, landmark_workers)
         self.tracker = tracker or PersonTracker()
         self.min_pose_score, self.box_visibility = min_pose_score, box_visibility
         self.detect_every, self.covered_iou, self.covered_centre = detect_every, covered_iou, covered_centre
@@ -118,7 +123,8 @@ class MultiPersonPose:
                                               hog_upscale=getattr(t, "detect_hog_upscale", 0.0))
         return cls(detector, estimator,
                    PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
-                   detect_every=t.detect_every, reacquire=getattr(t, "detect_lost", False))
+                   detect_every=t.detect_every, reacquire=getattr(t, "detect_lost", False),
+                   landmark_workers=getattr(t, "landmark_workers", 1))
 
     def _accept(self, lm: Landmarks, found: list[Landmarks]) -> bool:
         if lm.score < self.min_pose_score or lm.box(self.box_visibility) is None:
@@ -152,8 +158,7 @@ class MultiPersonPose:
 
     def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> list[Landmarks]:
         found: list[Landmarks] = []
-        for prev in follow:
-            lm = self.estimator.estimate(frame_bgr, prev.next_roi())
+        for lm in self.pool.estimate_many(frame_bgr, [prev.next_roi() for prev in follow]):
             if self._accept(lm, found):
                 found.append(lm)
         return found

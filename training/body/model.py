@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config.schema import BodyModelConfig
 from .joint_sets import NUM_SMPL_JOINTS, SMPL_JOINTS, joint_set
-from .lbs import lbs, regress_joints
+from .lbs import lbs, regress_joints, shape_blend
 from .model_file import (
     EXTRA_REGRESSOR_HELP,
     OPEN_BODY_PATH,
@@ -109,6 +109,12 @@ class BodyModel(nn.Module):
         for k, v in joints_only.items():
             if v is not None:
                 self.register_buffer(f"_joints_only_{k}", v, persistent=False)
+        self.register_buffer("_support", torch.as_tensor(support, dtype=torch.int64), persistent=False)
+        # The rest joints are linear in β: their own template and shape directions (J, 3), (J, 3, S) spare
+        # regressing them from the whole shaped mesh on every call.
+        j_reg = data.j_regressor.astype(np.float64)
+        self.register_buffer("_j_template", f32(j_reg @ data.v_template), persistent=False)
+        self.register_buffer("_j_shapedirs", f32(np.einsum("jv,vcs->jcs", j_reg, data.shapedirs[..., :nb])), persistent=False)
         self._set_index_cache: dict[str, torch.Tensor] = {}
 
     # -- constructors ------------------------------------------------------------------------------
@@ -163,11 +169,15 @@ class BodyModel(nn.Module):
             arrays = tuple(getattr(self, f"_joints_only_{k}", None) for k in
                            ("v_template", "shapedirs", "j_regressor", "weights", "posedirs", "landmark_regressor"))
         v_template, shapedirs, j_regressor, weights, posedirs, landmark_regressor = arrays
-        verts, joints = lbs(betas.to(dt), rotmats, v_template, shapedirs, j_regressor, self.parents, weights, posedirs)
+        betas = betas.to(dt)
+        rest_joints = shape_blend(self._j_template, self._j_shapedirs, betas)
+        verts, joints = lbs(betas, rotmats, v_template, shapedirs, j_regressor, self.parents, weights, posedirs, rest_joints)
         if transl is not None:
             verts = verts + transl[:, None]
             joints = joints + transl[:, None]
-        landmarks = regress_joints(landmark_regressor, verts)
+        # The landmarks from the vertices they are regressed from (all of them are in the joints-only set).
+        support = verts if not vertices else verts.index_select(1, self._support)
+        landmarks = regress_joints(self._joints_only_landmark_regressor, support)
         return BodyOutput(vertices=verts if vertices else None, joints=joints, landmarks=landmarks, rotmats=rotmats)
 
     # -- joint sets --------------------------------------------------------------------------------
