@@ -55,9 +55,9 @@ class TrackingConfig(StrictModel):
     #: What runs the BlazePose landmark model: auto = the faster here (LiteRT on a CPU, ONNX Runtime with a GPU),
     #: litert = the shipped .tflite, onnxruntime = its ONNX conversion (built by tools/convert_blazepose.py).
     landmark_runtime: Literal["auto", "litert", "onnxruntime"] = "auto"
-    #: How many followed people's landmark passes run side by side (each on its own interpreter, one thread
-    #: each; the same landmarks as one after another). 1 = one after another.
-    landmark_workers: int = Field(2, ge=1, le=16)
+    #: How many BlazePose passes run side by side — followed people's landmarks, the detector's windows — each
+    #: on an interpreter of its own with one thread (the same results as one after another; 1 = one after another).
+    blazepose_workers: int = Field(2, ge=1, le=16)
     #: 1€ filter on BlazePose's landmarks before the model (``training.landmark_smoothing``): the cutoff (Hz)
     #: of a still landmark (0 = no smoothing) and how fast it rises with speed (per person size per second).
     landmark_min_cutoff: float = Field(DEFAULT_MIN_CUTOFF, ge=0)

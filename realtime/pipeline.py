@@ -138,7 +138,7 @@ class DetectTrack(Stage):
         return packet
 
     def finish(self) -> None:
-        self.pose.pool.close()
+        self.pose.close()
 
 
 class CropFlow(Stage):

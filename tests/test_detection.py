@@ -355,40 +355,45 @@ def test_each_frames_people_keep_their_boxes_while_the_tracker_moves_on(demo_fra
     np.testing.assert_array_equal(first[0].track.box, box)  # frame 0's person did not
 
 
-def test_a_landmark_pool_gives_one_estimators_landmarks_in_order(demo_frames):
-    from realtime.detection import DetectionSetupError, LandmarkEstimator
-    from realtime.detection.landmarks import LandmarkPool
+def test_blazepose_side_by_side_gives_one_models_results_in_order(demo_frames):
+    from realtime.detection import DetectionSetupError, LandmarkEstimator, PersonDetector
+    from realtime.detection.runtime import SideBySide
 
     try:
-        estimator = LandmarkEstimator()
+        estimator, single, paired = LandmarkEstimator(), PersonDetector(sweep=(2, 3)), PersonDetector(sweep=(2, 3), workers=2)
     except DetectionSetupError as exc:
         pytest.skip(str(exc))
     frame = demo_frames[0]
     h, w = frame.shape[:2]
     regions = [(0, 0, w // 2, h), (w // 4, 0, 3 * w // 4, h), (w // 2, 0, w, h), (0, 0, w, h)]  # different answers
     alone = [estimator.estimate(frame, r) for r in regions]
-    pool = LandmarkPool(estimator, workers=2)
+    pool = SideBySide(estimator, estimator.clone, workers=2)
     try:
-        together = pool.estimate_many(frame, regions)
+        together = pool.map(lambda est, r: est.estimate(frame, r), regions)
     finally:
         pool.close()
-    assert pool._made == 2  # a second interpreter was made and used
+    assert pool.made == 2  # a second interpreter was made and used
     assert len(together) == len(regions)
     for a, b in zip(alone, together):
         np.testing.assert_allclose(b.xy, a.xy, atol=1e-4)
         np.testing.assert_allclose(b.visibility, a.visibility, atol=1e-5)
         assert b.roi == a.roi
     assert np.ptp([lm.xy[0, 0] for lm in together]) > 1  # the regions' answers differ, so the order is checked
+    # The detector's windows side by side (the first call runs the whole sweep: several windows).
+    try:
+        one, two = single.detect(frame), paired.detect(frame)
+    finally:
+        paired.close()
+    assert paired.pool.made == 2 and len(one) == len(two) >= 1
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(b.box, a.box, atol=1e-3)
+        assert abs(a.score - b.score) < 1e-5
 
 
-def test_a_landmark_pool_runs_an_estimator_without_clone_alone():
-    from realtime.detection.landmarks import LandmarkPool
+def test_side_by_side_runs_alone_without_a_clone():
+    from realtime.detection.runtime import SideBySide
 
-    class Fake:
-        def estimate(self, frame, region):
-            return region
-
-    pool = LandmarkPool(Fake(), workers=4)
-    assert pool.workers == 1 and pool.estimate_many(None, [1, 2, 3]) == [1, 2, 3]
-    with pytest.raises(ValueError, match="landmark workers"):
-        LandmarkPool(Fake(), workers=0)
+    pool = SideBySide("model", None, workers=4)
+    assert pool.workers == 1 and pool.map(lambda m, x: (m, x), [1, 2, 3]) == [("model", 1), ("model", 2), ("model", 3)]
+    with pytest.raises(ValueError, match="workers"):
+        SideBySide("model", None, workers=0)

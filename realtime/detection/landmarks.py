@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -126,47 +124,6 @@ class LandmarkEstimator:
             heatmaps=_reshaped(by_size.get(HEATMAP_SIZE**2 * NUM_RAW_LANDMARKS), (HEATMAP_SIZE, HEATMAP_SIZE, NUM_RAW_LANDMARKS)),
             segmentation=_reshaped(by_size.get(side * side), (side, side)),
         )
-
-
-class LandmarkPool:
-    """Several people's landmark passes at once: :meth:`estimate_many` runs up to ``workers`` of them side by
-    side, each on its own estimator (one interpreter must not serve two threads; LiteRT and ONNX Runtime let go
-    of Python's lock while they compute, so two passes take about the time of one on two free cores). The
-    results are the ones a single estimator gives one after another, in the regions' order. The extra
-    estimators are made on first use (:meth:`LandmarkEstimator.clone`); one without ``clone`` runs alone."""
-
-    def __init__(self, estimator, workers: int = 1) -> None:
-        if workers < 1:
-            raise ValueError(f"landmark workers must be ≥ 1, got {workers}")
-        self.estimator = estimator
-        self.workers = workers if hasattr(estimator, "clone") else 1
-        self._idle: "queue.SimpleQueue" = queue.SimpleQueue()
-        self._made = 0
-        self._executor: Optional[ThreadPoolExecutor] = None
-
-    def estimate_many(self, frame_bgr: np.ndarray, regions: Sequence) -> list[Landmarks]:
-        if self.workers == 1 or len(regions) < 2:
-            return [self.estimator.estimate(frame_bgr, r) for r in regions]
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="landmarks")
-            self._idle.put(self.estimator)
-            self._made = 1
-        while self._made < min(self.workers, len(regions)):
-            self._idle.put(self.estimator.clone())
-            self._made += 1
-        return list(self._executor.map(lambda r: self._estimate(frame_bgr, r), regions))
-
-    def _estimate(self, frame_bgr: np.ndarray, region) -> Landmarks:
-        estimator = self._idle.get()
-        try:
-            return estimator.estimate(frame_bgr, region)
-        finally:
-            self._idle.put(estimator)
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
 
 
 def _reshaped(array: Optional[np.ndarray], shape: tuple[int, ...], rows: Optional[int] = None) -> Optional[np.ndarray]:

@@ -9,7 +9,8 @@ import numpy as np
 
 from .blazepose import box_iou
 from .detector import Detection, PersonDetector
-from .landmarks import LandmarkEstimator, LandmarkPool, Landmarks
+from .landmarks import LandmarkEstimator, Landmarks
+from .runtime import SideBySide
 from .tracker import PersonTracker, Track, square_boxes
 
 
@@ -71,8 +72,10 @@ class MultiPersonPose:
     picture: BlazePose then puts every body landmark outside the frame, and a mesh would hang below it. Someone
     already followed keeps their track however little of them is in view (a close-up).
 
-    ``landmark_workers``: how many followed people's landmark passes run side by side (:class:`LandmarkPool`;
-    the same landmarks as one after another): with three people in view, one pass per core.
+    ``workers``: how many BlazePose passes run side by side (:class:`~.runtime.SideBySide`; the same results as
+    one after another): the followed people's landmark passes, and the detector's windows
+    (``PersonDetector.workers``, set where this assembly makes the detector): with three people in view, one pass
+    per core.
 
     ``reacquire``: while the tracker keeps a lost person's track (two people crossing, a short occlusion; up to
     its ``max_missed`` frames), every :data:`REACQUIRE_EVERY`-th frame between detections looks for them in a
@@ -93,13 +96,13 @@ class MultiPersonPose:
         covered_centre: float = 0.3,
         reacquire: bool = False,
         min_body_in_frame: int = 2,
-        landmark_workers: int = 1,
+        workers: int = 1,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be ≥ 1, got {detect_every}")
         self.detector = detector or PersonDetector()
         self.estimator = estimator or LandmarkEstimator()
-        self.pool = LandmarkPool(self.estimator, landmark_workers)
+        self.pool = SideBySide(self.estimator, getattr(self.estimator, "clone", None), workers)
         self.tracker = tracker or PersonTracker()
         self.min_pose_score, self.box_visibility = min_pose_score, box_visibility
         self.detect_every, self.covered_iou, self.covered_centre = detect_every, covered_iou, covered_centre
@@ -120,11 +123,19 @@ class MultiPersonPose:
         estimator = estimator or LandmarkEstimator(runtime=getattr(t, "landmark_runtime", "auto"))
         detector = detector or PersonDetector(sweep=getattr(t, "detect_sweep", ()), sweep_per_run=getattr(t, "detect_sweep_per_run", 0),
                                               motion_windows=getattr(t, "detect_motion_windows", 0),
-                                              hog_upscale=getattr(t, "detect_hog_upscale", 0.0))
+                                              hog_upscale=getattr(t, "detect_hog_upscale", 0.0),
+                                              workers=getattr(t, "blazepose_workers", 1))
         return cls(detector, estimator,
                    PersonTracker(max_persons=t.max_persons, max_missed=t.max_missed, smoothing=t.box_smoothing),
                    detect_every=t.detect_every, reacquire=getattr(t, "detect_lost", False),
-                   landmark_workers=getattr(t, "landmark_workers", 1))
+                   workers=getattr(t, "blazepose_workers", 1))
+
+    def close(self) -> None:
+        """Let the worker threads go (:class:`~.runtime.SideBySide`)."""
+        self.pool.close()
+        close = getattr(self.detector, "close", None)
+        if close is not None:
+            close()
 
     def _accept(self, lm: Landmarks, found: list[Landmarks]) -> bool:
         if lm.score < self.min_pose_score or lm.box(self.box_visibility) is None:
@@ -158,7 +169,7 @@ class MultiPersonPose:
 
     def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> list[Landmarks]:
         found: list[Landmarks] = []
-        for lm in self.pool.estimate_many(frame_bgr, [prev.next_roi() for prev in follow]):
+        for lm in self.pool.map(lambda est, roi: est.estimate(frame_bgr, roi), [prev.next_roi() for prev in follow]):
             if self._accept(lm, found):
                 found.append(lm)
         return found
