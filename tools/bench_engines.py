@@ -35,6 +35,21 @@ from training.model import build_model
 OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
 
 
+def time_graphs(session: EngineSession, model: torch.nn.Module, batch: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median and p95 ms of ``frame_encoder`` and ``temporal_step`` for ``batch`` people 40 frames in (every
+    ring-buffer slot in use), on :func:`example_inputs` of ``model``; the people are released after."""
+    inputs = {k: v.numpy() for k, v in example_inputs(model, batch=batch).items()}
+    ids = list(range(batch))
+    feats = session.encode(inputs)
+    for _ in range(40):
+        session.step(ids, feats)
+    out = {graph: latencies(fn, repeats) for graph, fn in
+           (("frame_encoder", lambda: session.encode(inputs)), ("temporal_step", lambda: session.step(ids, feats)))}
+    for i in ids:
+        session.release(i)
+    return out
+
+
 def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, backends: list[str], threads: int) -> list[dict]:
     torch.manual_seed(0)
     cfg = load_model_config(name, OFFLINE)
@@ -53,18 +68,10 @@ def bench_config(name: str, workdir: Path, batches: list[int], repeats: int, bac
     for backend in backends:
         session = EngineSession(workdir / name, backend=backend, intra_op_threads=threads)
         for batch in batches:
-            inputs = {k: v.numpy() for k, v in example_inputs(model, batch=batch).items()}
-            ids = list(range(batch))
-            feats = session.encode(inputs)
-            for _ in range(40):  # a person 40 frames in: every ring-buffer slot is in use
-                session.step(ids, feats)
-            for graph, fn in (("frame_encoder", lambda: session.encode(inputs)), ("temporal_step", lambda: session.step(ids, feats))):
-                median, p95 = latencies(fn, repeats)
+            for graph, (median, p95) in time_graphs(session, model, batch, repeats).items():
                 rows.append({"config": name, "backend": f"{session.backend} ({session.device})", "graph": graph,
                              "batch": batch, "median_ms": round(median, 2), "p95_ms": round(p95, 2)})
                 print(f"  {name:5s} {rows[-1]['backend']:20s} {graph:13s} batch {batch}: {median:8.2f} ms (p95 {p95:.2f})", flush=True)
-            for i in ids:
-                session.release(i)
     return rows
 
 
@@ -85,15 +92,8 @@ def bench_bundles(folders: list[str], batches: list[int], repeats: int, threads:
         for _ in range(rounds):
             for folder, (session, model) in sessions.items():
                 torch.manual_seed(0)
-                inputs = {k: v.numpy() for k, v in example_inputs(model, batch=batch).items()}
-                ids = list(range(batch))
-                feats = session.encode(inputs)
-                for _ in range(40):  # a person 40 frames in: every ring-buffer slot is in use
-                    session.step(ids, feats)
-                for graph, fn in (("frame_encoder", lambda: session.encode(inputs)), ("temporal_step", lambda: session.step(ids, feats))):
-                    times[folder][graph].append(latencies(fn, max(1, repeats // rounds))[0])
-                for i in ids:
-                    session.release(i)
+                for graph, (median, _) in time_graphs(session, model, batch, max(1, repeats // rounds)).items():
+                    times[folder][graph].append(median)
         for folder in folders:
             for graph, values in times[folder].items():
                 median = float(np.median(values))
