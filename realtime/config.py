@@ -58,6 +58,10 @@ class TrackingConfig(StrictModel):
     #: How many BlazePose passes run side by side — followed people's landmarks, the detector's windows — each
     #: on an interpreter of its own with one thread (the same results as one after another; 1 = one after another).
     blazepose_workers: int = Field(2, ge=1, le=16)
+    #: CPU threads of each BlazePose landmark interpreter (LiteRT's XNNPACK; the detector's keep one): 2 lets one
+    #: person's pass use both cores of a 2-core machine (docs/bench/live_blazepose: one person's capture→output p50
+    #: about 45 → 35 ms on an AVX2-only 2-core CPU; the detector's windows already run side by side).
+    landmark_threads: int = Field(2, ge=1, le=64)
     #: 1€ filter on BlazePose's landmarks before the model (``training.landmark_smoothing``): the cutoff (Hz)
     #: of a still landmark (0 = no smoothing) and how fast it rises with speed (per person size per second).
     landmark_min_cutoff: float = Field(DEFAULT_MIN_CUTOFF, ge=0)

@@ -120,7 +120,7 @@ class MultiPersonPose:
         model's runtime): one assembly for live, calibration and the generator's MediaPipe-in-the-loop labels.
         Pass ``detector``/``estimator`` to reuse loaded models with a fresh tracker."""
         t = tracking
-        estimator = estimator or LandmarkEstimator(runtime=getattr(t, "landmark_runtime", "auto"))
+        estimator = estimator or LandmarkEstimator(getattr(t, "landmark_threads", 1), runtime=getattr(t, "landmark_runtime", "auto"))
         detector = detector or PersonDetector(sweep=getattr(t, "detect_sweep", ()), sweep_per_run=getattr(t, "detect_sweep_per_run", 0),
                                               motion_windows=getattr(t, "detect_motion_windows", 0),
                                               hog_upscale=getattr(t, "detect_hog_upscale", 0.0),
