@@ -209,3 +209,28 @@ def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
     assert len(rows) == 1 + len(tool.INPUT_SETS)
     assert all(np.isfinite(r["pa_mpjpe"]) and r["pa_mpjpe"] > 0 for r in rows.values())
     assert tool.main(["--data-root", str(tmp_path / "missing")]) == 2
+
+
+def test_per_frame_rows_of_a_blazepose_model_include_raw_landmarks(tmp_path, annotate):
+    """``dtsvibe-eval --per-frame`` on the BlazePose default: a ``(T=1)`` row whose inputs pass the live landmark
+    filter as every other row's do, and a ``(T=1, raw landmarks)`` row fed BlazePose's outputs unfiltered."""
+    from training.checkpoint import model_from_checkpoint
+    from training.evaluation import _generated_for, evaluate_checkpoints
+    from training.paths import DEFAULT_CHECKPOINT
+
+    write_shards(tmp_path / "synthetic_heldout", num_clips=2, shard_size=2, seed=6,
+                 config=SyntheticConfig(seq_len=8, crop_size=S), annotate=annotate)
+    model, ckpt = model_from_checkpoint(DEFAULT_CHECKPOINT, None, None, False)
+    cache: dict = {}
+    filtered = _generated_for(model, 2, ckpt.flow_provider, cache, print, tmp_path)
+    raw = _generated_for(model, 2, ckpt.flow_provider, cache, print, tmp_path, landmark_filter=False)
+    shards = SyntheticShardDataset(tmp_path / "synthetic_heldout")
+    from training.blazepose_input import shard_features
+
+    assert np.array_equal(raw[0].inputs["rgb"].numpy(), shard_features(shards.clip(0)))  # as BlazePose gave them
+    assert not torch.allclose(filtered[0].inputs["rgb"], raw[0].inputs["rgb"])  # the filter changed them
+    results, _ = evaluate_checkpoints([DEFAULT_CHECKPOINT], tmp_path, datasets=[], generated=2, log=lambda m: None,
+                                      per_frame=True)
+    assert list(results) == ["lite_default", "lite_default (T=1)", "lite_default (T=1, raw landmarks)"]
+    accel = {m: r["generated"].metrics["accel"] for m, r in results.items()}
+    assert accel["lite_default (T=1)"] != accel["lite_default (T=1, raw landmarks)"]

@@ -49,7 +49,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow-provider", choices=["learned", "dis", "farneback"], help="the flow provider that feeds the O-stream (must be the one it was trained with)")
     p.add_argument("--force-flow-provider", action="store_true", help="run with --flow-provider even if the checkpoint was trained with another")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--per-frame", action="store_true", help="also evaluate the first checkpoint per frame (T=1: each frame alone), a row '<name> (T=1)'")
+    p.add_argument("--per-frame", action="store_true", help="also evaluate the first checkpoint per frame (T=1: each frame alone), a row '<name> (T=1)'; "
+                   "with a BlazePose V-stream also '<name> (T=1, raw landmarks)', without the live landmark filter before it")
     p.add_argument("--pose-filter", action="store_true", help="also evaluate the first checkpoint followed by the live app's body filter (training.pose_smoothing), a row '<name> + body filter'")
     p.add_argument("--untrained", action="store_true", help="also evaluate the first checkpoint's network with random weights, a row '<name> untrained'")
     return p

@@ -179,6 +179,7 @@ def clip_to_sequence(
     stream_names: Sequence[str] = ("rgb", "flow", "keypoints"),
     flow_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
     rgb_input: str = "crops",
+    landmark_filter: bool = True,
 ) -> EvalSequence:
     """A synthetic clip (``SyntheticGenerator.clip`` layout: ``rgb`` (T, S, S, 3) uint8, ``flow``
     (T, 2, S, S), ``kp2d_mediapipe33`` (T, 33, 3), ``kp3d``, ``pose``, ``betas``) → :class:`EvalSequence`.
@@ -186,13 +187,15 @@ def clip_to_sequence(
     The O-stream gets ``flow_fn(rgb)`` (uint8 (T, S, S, 3) → (T, 2, S, S), e.g. a ``training.flow``
     provider through ``sequence_flow``), or the generator's exact flow without one. ``rgb_input="blazepose"``:
     the V-stream gets BlazePose's outputs (the clip's ``mp_*`` arrays, ``tools/make_synthetic.py --blazepose``),
-    through the live app's landmark filter (``training.landmark_smoothing``, its default setting).
+    through the live app's landmark filter (``training.landmark_smoothing``, its default setting), or raw
+    (``landmark_filter=False``: each frame's outputs as BlazePose gave them, what a per-frame method sees).
     """
     rgb = np.asarray(clip["rgb"])
     if rgb_input == "blazepose":
         if "mp_landmarks" not in clip:
             raise ValueError("the model's V-stream is BlazePose: clips need mp_* arrays (tools/make_synthetic.py --blazepose)")
-        inputs = {"rgb": torch.from_numpy(smooth_features(shard_features(clip), GENERATED_FPS))}
+        features = shard_features(clip)
+        inputs = {"rgb": torch.from_numpy(smooth_features(features, GENERATED_FPS) if landmark_filter else features)}
     else:
         inputs = {"rgb": torch.from_numpy(imagenet_normalise(rgb) if rgb.dtype == np.uint8 else rgb.astype(np.float32))}
     if "flow" in stream_names:
@@ -220,12 +223,13 @@ def generated_sequences(
     make_generator: Optional[Callable[[], Any]] = None,
     flow_provider: Optional[str] = None,
     rgb_input: str = "crops",
+    landmark_filter: bool = True,
 ) -> list[EvalSequence]:
     """The held-out generated benchmark: clips ``0 … num_clips−1`` of the synthetic generator with seed
     :data:`HELDOUT_SEED`. ``make_generator()`` → an object with ``clip(index) -> dict`` (default: a
     ``training.synthetic`` generator of ``seq_len`` frames of ``crop_size``² crops). ``flow_provider``:
     the ``training.flow`` provider that computes the O-stream's flow from the frames (None: the
-    generator's exact flow)."""
+    generator's exact flow). ``landmark_filter``: see :func:`clip_to_sequence`."""
     flow_fn = None
     if flow_provider is not None and "flow" in stream_names:
         from .flow import make_provider, sequence_flow
@@ -243,7 +247,8 @@ def generated_sequences(
             return SyntheticGenerator(seed=seed, config=SyntheticConfig(seq_len=seq_len, crop_size=crop_size, motion_split="test"))
 
     gen = make_generator()
-    return [clip_to_sequence(gen.clip(i), f"generated/{i}", stream_names, flow_fn, rgb_input) for i in range(num_clips)]
+    return [clip_to_sequence(gen.clip(i), f"generated/{i}", stream_names, flow_fn, rgb_input, landmark_filter)
+            for i in range(num_clips)]
 
 
 # -- prediction and metrics ---------------------------------------------------------------------------------
@@ -471,7 +476,9 @@ def evaluate_checkpoints(
     Baselines for the first checkpoint's network: ``per_frame`` adds a row ``<name> (T=1)`` (the same
     weights, each frame alone); ``untrained`` a row ``<name> untrained`` (the same config, random
     weights, seed 0); ``pose_filter`` a row ``<name> + body filter`` (then the live app's filter after the
-    model, ``training.pose_smoothing``).
+    model, ``training.pose_smoothing``). With a BlazePose V-stream ``per_frame`` also adds ``<name> (T=1, raw
+    landmarks)``: each frame alone on BlazePose's raw outputs, without the live landmark filter that every
+    other row's generated inputs pass first (a filter over frames too: the strict per-frame baseline).
     """
     from .checkpoint import model_from_checkpoint
 
@@ -488,6 +495,7 @@ def evaluate_checkpoints(
         runs.append((checkpoints[0], "untrained"))
     if per_frame:
         runs.append((checkpoints[0], "T=1"))
+        runs.append((checkpoints[0], "T=1 raw"))
     if pose_filter:
         runs.append((checkpoints[0], "filter"))
     base_name = ""
@@ -500,12 +508,15 @@ def evaluate_checkpoints(
 
             torch.manual_seed(0)
             model = build_model(model.cfg).to(device).eval()
+        if variant == "T=1 raw" and model.cfg.rgb_input != "blazepose":
+            continue  # only BlazePose inputs pass a landmark filter: this row would repeat "(T=1)"
         if variant:
-            method = base_name + {"untrained": " untrained", "T=1": " (T=1)", "filter": " + body filter"}[variant]
+            method = base_name + {"untrained": " untrained", "T=1": " (T=1)", "T=1 raw": " (T=1, raw landmarks)",
+                                  "filter": " + body filter"}[variant]
         else:
             method = Path(path).stem if Path(path).stem not in results else f"{Path(path).parent.name}/{Path(path).stem}"
             base_name = base_name or method
-        one_frame, filtered = variant == "T=1", variant == "filter"
+        one_frame, filtered, raw = variant.startswith("T=1"), variant == "filter", variant == "T=1 raw"
         per: dict[str, DatasetResult] = {}
         for name in datasets:
             db = find_eval_db(data_root, name) if data_root is not None and Path(data_root).is_dir() else None
@@ -520,7 +531,8 @@ def evaluate_checkpoints(
                 continue
             per[name] = evaluate_sequences(model, seqs, name, per_frame=one_frame, pose_filter=filtered)
         provider = flow_provider or ckpt.flow_provider
-        seqs = _generated_for(model, generated, provider, gen_cache, note if path == checkpoints[0] else (lambda m: None), data_root)
+        seqs = _generated_for(model, generated, provider, gen_cache, note if path == checkpoints[0] else (lambda m: None), data_root,
+                              landmark_filter=not raw)
         if seqs:
             per["generated"] = evaluate_sequences(model, seqs, "generated", per_frame=one_frame, pose_filter=filtered)
         results[method] = per
@@ -541,9 +553,10 @@ def blazepose_shards(data_root: Optional[Union[str, Path]], name: str = HELDOUT_
 
 def _generated_for(
     model: Any, generated: Any, provider: Optional[str], cache: dict, note: Callable[[str], None],
-    data_root: Optional[Union[str, Path]] = None,
+    data_root: Optional[Union[str, Path]] = None, landmark_filter: bool = True,
 ) -> list[EvalSequence]:
-    """The generated benchmark for this model's crop size, streams and flow provider (made once per setting).
+    """The generated benchmark for this model's crop size, streams and flow provider (made once per setting);
+    ``landmark_filter``: see :func:`clip_to_sequence`.
 
     The O-stream's flow comes from ``provider`` (the one the checkpoint was trained with); when that
     provider cannot run here, the generator's exact flow is used and a note says so. A BlazePose V-stream
@@ -565,7 +578,8 @@ def _generated_for(
 
         make_generator = lambda: SyntheticShardDataset(shards)  # noqa: E731
         generated = min(generated, len(make_generator()))
-    key = (generated, model.cfg.input.crop_size, model.stream_names, provider, rgb_input)
+    landmark_filter = landmark_filter or rgb_input != "blazepose"  # only BlazePose inputs are filtered
+    key = (generated, model.cfg.input.crop_size, model.stream_names, provider, rgb_input, landmark_filter)
     if key in cache:
         return cache[key]
     if provider is not None:
@@ -578,7 +592,8 @@ def _generated_for(
             provider = None
     try:
         cache[key] = generated_sequences(generated, model.cfg.input.crop_size, stream_names=model.stream_names,
-                                         flow_provider=provider, make_generator=make_generator, rgb_input=rgb_input)
+                                         flow_provider=provider, make_generator=make_generator, rgb_input=rgb_input,
+                                         landmark_filter=landmark_filter)
     except Exception as exc:  # noqa: BLE001 - the generator is optional (GL, assets); say why and go on
         note(f"generated benchmark skipped: {_first_line(exc)}")
         cache[key] = []
