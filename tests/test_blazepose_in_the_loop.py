@@ -234,3 +234,26 @@ def test_per_frame_rows_of_a_blazepose_model_include_raw_landmarks(tmp_path, ann
     assert list(results) == ["lite_default", "lite_default (T=1)", "lite_default (T=1, raw landmarks)"]
     accel = {m: r["generated"].metrics["accel"] for m, r in results.items()}
     assert accel["lite_default (T=1)"] != accel["lite_default (T=1, raw landmarks)"]
+
+
+def test_eval_baselines_scores_every_row_in_table_1_layout(tmp_path, annotate):
+    """``tools/eval_baselines.py``: MediaPipe's landmarks, the fit to them and the model's rows, in Table 1's layout
+    too — PVE for every row with a mesh (MediaPipe has none), Accel for all, on the same frames."""
+    import json
+
+    from training.paths import DEFAULT_CHECKPOINT
+
+    write_shards(tmp_path / "heldout", num_clips=2, shard_size=2, seed=6,
+                 config=SyntheticConfig(seq_len=6, crop_size=S), annotate=annotate)
+    tool = load_tool("eval_baselines")
+    assert tool.main(["--shards", str(tmp_path / "heldout"), "--clips", "2", "--iters", "5",
+                      "--checkpoint", str(DEFAULT_CHECKPOINT), "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "eval_baselines.json").read_text())["rows"]
+    assert list(rows) == ["(a) MediaPipe world landmarks", "(b) per-frame fit of the body to them", "lite_default",
+                          "lite_default (T=1)", "lite_default + body filter"]
+    assert rows["(a) MediaPipe world landmarks"]["pve"] is None
+    assert all(r["pve"] > 0 for name, r in rows.items() if not name.startswith("(a)"))
+    assert all(r["accel"] > 0 and r["frames"] == rows["lite_default"]["frames"] > 0 for r in rows.values())
+    assert rows["lite_default + body filter"]["accel"] < rows["lite_default"]["accel"]  # the filter after the model
+    md = (tmp_path / "out" / "eval_baselines.md").read_text()
+    assert "| method | PA-MPJPE↓ | MPJPE↓ | PVE↓ | Accel↓ |" in md and "| (a) MediaPipe world landmarks | " in md

@@ -4,7 +4,7 @@
   12 limb joints in LSP order; MediaPipe has no neck or head top, and its hips sit higher and wider than
   the evaluators');
 * **the per-frame fit**: the body fitted to those world landmarks (:func:`training.fitting.fit_landmarks`,
-  frames independent) and its LSP-14 joints (:func:`fitted_lsp14`) — MediaPipe's evidence with the
+  frames independent) and its LSP-14 joints and mesh (:func:`fit_bodies`) — MediaPipe's evidence with the
   evaluators' joint definitions.
 
 :func:`joint_errors` gives per-frame MPJPE (mid-hips aligned) and PA-MPJPE in mm, optionally over only the
@@ -14,6 +14,7 @@ labelled joints of each frame. Used by ``tools/eval_baselines.py`` (generated cl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 
 from .metrics import LSP14_PELVIS, mpjpe, pa_mpjpe
 
-__all__ = ["LIMBS12", "LSP14_IN_SPIN49", "MEDIAPIPE_LIMBS", "fitted_lsp14", "joint_errors"]
+__all__ = ["FittedBodies", "LIMBS12", "LSP14_IN_SPIN49", "MEDIAPIPE_LIMBS", "fit_bodies", "fitted_lsp14", "joint_errors"]
 
 #: The 12 limb joints are the first 12 of the LSP-14 order (r ankle, r knee, r hip, l hip, l knee, l ankle,
 #: r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist); neck and head top follow. Hips: 2 and 3 in both.
@@ -59,25 +60,44 @@ def joint_errors(pred: np.ndarray, target: np.ndarray, visible: Optional[np.ndar
     return m, pa
 
 
-def fitted_lsp14(world: np.ndarray, visibility: np.ndarray, body=None, prior=None, iters: int = 300,
-                 chunk: int = 2048):
+@dataclass
+class FittedBodies:
+    """The per-frame fit's bodies: LSP-14 ``joints (N, 14, 3)``, ``vertices (N, V, 3)`` (None unless asked for),
+    metres, hip-centred like the landmarks, MediaPipe's camera axes; the landmark ``residual (N,)`` in metres."""
+
+    joints: np.ndarray
+    residual: np.ndarray
+    vertices: Optional[np.ndarray] = None
+
+
+def fit_bodies(world: np.ndarray, visibility: np.ndarray, body=None, prior=None, iters: int = 300,
+               chunk: int = 2048, vertices: bool = False) -> FittedBodies:
     """The per-frame fit baseline: the body fitted to MediaPipe world landmarks ``(N, 33, 3)`` (visibility
-    ``(N, 33)``), frames independent, and its LSP-14 joints ``(N, 14, 3)`` (metres, hip-centred like the
-    landmarks, MediaPipe's camera axes). Returns ``(joints, residual (N,) metres)``. One body shape per
-    ``chunk`` frames (``fit_landmarks`` fits one shape for what it is given)."""
+    ``(N, 33)``), each frame's pose on its own, one body shape per ``chunk`` frames (``fit_landmarks`` fits one
+    shape for what it is given: pass one person's frames, or a chunk of frames of many)."""
     from .body import BodyModel
     from .fitting import PosePrior, fit_landmarks
 
     body = body or BodyModel.open()
     prior = prior or PosePrior.from_motion_library()
-    joints, residual = [], []
+    joints, residual, verts = [], [], []
     for s in range(0, len(world), chunk):
         fit = fit_landmarks(world[s:s + chunk], visibility[s:s + chunk], body=body, prior=prior, iters=iters)
         with torch.no_grad():
             pose = torch.as_tensor(fit.pose)
             out = body(pose, torch.as_tensor(fit.betas)[None].expand(len(pose), -1))
             joints.append(body.joint_set(out, "spin49")[:, LSP14_IN_SPIN49].numpy())
+            if vertices:
+                verts.append(out.vertices.numpy())
         residual.append(fit.residual)
     if not joints:
-        return np.zeros((0, 14, 3), np.float32), np.zeros(0, np.float32)
-    return np.concatenate(joints), np.concatenate(residual)
+        return FittedBodies(np.zeros((0, 14, 3), np.float32), np.zeros(0, np.float32),
+                            np.zeros((0, body.num_vertices, 3), np.float32) if vertices else None)
+    return FittedBodies(np.concatenate(joints), np.concatenate(residual), np.concatenate(verts) if vertices else None)
+
+
+def fitted_lsp14(world: np.ndarray, visibility: np.ndarray, body=None, prior=None, iters: int = 300,
+                 chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fit_bodies`' LSP-14 joints and residual: ``(joints (N, 14, 3), residual (N,) metres)``."""
+    fit = fit_bodies(world, visibility, body, prior, iters, chunk)
+    return fit.joints, fit.residual
