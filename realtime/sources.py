@@ -20,6 +20,7 @@ from the config so that nothing blocks forever.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -99,10 +100,19 @@ class FrameSource:
 
 
 def _capture(target, open_timeout_s: float, read_timeout_s: float) -> cv2.VideoCapture:
+    """Open ``target`` with OpenCV's and FFmpeg's own log lines silenced: a source that cannot be opened gets the
+    caller's one-line error, not their warnings about backends, device indices and containers above it (FFmpeg's
+    come back with ``OPENCV_FFMPEG_LOGLEVEL=24`` in the environment, e.g. to see why a stream stalls)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when OpenCV first loads FFmpeg
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000), cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000)]
-    if isinstance(target, int):
-        return cv2.VideoCapture(target)
-    return cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
+    try:
+        if isinstance(target, int):
+            return cv2.VideoCapture(target)
+        return cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
+    finally:
+        cv2.setLogLevel(level)
 
 
 class CameraSource(FrameSource):

@@ -91,9 +91,11 @@ def test_image_folder_in_name_order_skipping_unreadable_files(tmp_path):
         ("97", "camera 97 cannot be opened"),
     ],
 )
-def test_sources_that_cannot_open_fail_with_one_line(tmp_path, spec, message):
+def test_sources_that_cannot_open_fail_with_one_line(tmp_path, capfd, spec, message):
     (tmp_path / "text.mp4").write_text("this is not a video")
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match=message) as err:
         open_source(spec.format(tmp=tmp_path), realtime=False, open_timeout_s=2)
     assert "\n" not in str(err.value)
+    native = capfd.readouterr().err  # what OpenCV itself wrote to the process's stderr while trying
+    assert "[ WARN:" not in native and "[ERROR:" not in native, native
