@@ -168,20 +168,28 @@ def contact_sheet(video: Path, out: Path, frames: int = 8, width: int = 1600) ->
     cv2.imwrite(str(out), cv2.resize(sheet, (width, int(sheet.shape[0] * scale)), interpolation=cv2.INTER_AREA))
 
 
+def collect(video: Path, bundle: str | None = None, max_frames: int = 300, record: Path | None = None,
+            settings: tuple[str, ...] = (), config: str = "default") -> Collector:
+    """Run one clip through ``dtsvibe-live``'s pipeline (every frame, not in real time) and keep, per track, our
+    joints and MediaPipe's landmarks (:class:`Collector`); ``record``: also write the overlay view to this MP4."""
+    overrides = [f"input.source={video}", "input.realtime=false", "view.view=overlay", "view.headless=true",
+                 f"view.record={record}" if record else "view.view=none"]
+    if bundle:
+        overrides.append(f"engine.bundle={bundle}")
+    pipeline, _ = build_pipeline(load_live_config(config, [*settings, *overrides]), max_frames, log=lambda m: None)
+    collector = Collector()
+    pipeline.stages[-1].sinks.append(collector)
+    pipeline.run()
+    return collector
+
+
 def evaluate(video: Path, bundle: str | None, max_frames: int, sheet: Path | None, settings: tuple[str, ...] = (),
              config: str = "default") -> dict:
     """Scores of one clip; ``config``: the live config (a name under configs/live/, e.g. ``room``); ``settings``:
     overrides of its keys (``KEY=VALUE``), e.g. the filters' settings."""
     with tempfile.TemporaryDirectory(prefix="dtsvibe-eval-") as tmp:
-        record = Path(tmp) / "overlay.mp4"
-        overrides = [f"input.source={video}", "input.realtime=false", "view.view=overlay", "view.headless=true",
-                     f"view.record={record}" if sheet else "view.view=none"]
-        if bundle:
-            overrides.append(f"engine.bundle={bundle}")
-        pipeline, _ = build_pipeline(load_live_config(config, [*settings, *overrides]), max_frames, log=lambda m: None)
-        collector = Collector()
-        pipeline.stages[-1].sinks.append(collector)
-        pipeline.run()
+        record = Path(tmp) / "overlay.mp4" if sheet else None
+        collector = collect(video, bundle, max_frames, record, settings, config)
         if sheet and record.is_file():
             contact_sheet(record, sheet)
     return scores(collector.tracks, min_frames=max(2, min(10, -(-collector.frames // 2))))  # a short clip: half of it
