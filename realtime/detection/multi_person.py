@@ -111,6 +111,10 @@ class MultiPersonPose:
         self._last_detection: Optional[int] = None
         #: Detector passes run so far (the rest of the frames followed their people).
         self.detector_runs = 0
+        #: BlazePose landmark passes run so far (followed people's and the detector's candidates'), and the
+        #: person-frames given out: the model reads each person's one pass (``tools/bench_live.py`` prints the ratio).
+        self.landmark_runs = 0
+        self.people_out = 0
 
     @classmethod
     def from_tracking(cls, tracking, detector: Optional[PersonDetector] = None,
@@ -165,10 +169,12 @@ class MultiPersonPose:
         # The landmark objects ride along through the tracker as ``track.data.landmarks``.
         dets = [Detection(box=lm.box(self.box_visibility), score=lm.score, landmarks=lm) for lm in people]
         tracks = self.tracker.update(dets, frame_index)
+        self.people_out += len(tracks)
         return [PersonPose(t.snapshot(), t.data.landmarks) for t in tracks]  # frozen: later stages read them
 
     def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> list[Landmarks]:
         found: list[Landmarks] = []
+        self.landmark_runs += len(follow)
         for lm in self.pool.map(lambda est, roi: est.estimate(frame_bgr, roi), [prev.next_roi() for prev in follow]):
             if self._accept(lm, found):
                 found.append(lm)
@@ -210,6 +216,7 @@ class MultiPersonPose:
             if self._covered(det, found):
                 continue
             lm = self.estimator.estimate(frame_bgr, det.roi())
+            self.landmark_runs += 1
             height, width = frame_bgr.shape[:2]
             if lm.body_in_frame(width, height) >= self.min_body_in_frame and self._accept(lm, found):
                 found.append(lm)
