@@ -7,7 +7,7 @@ The overlay shows the body in the image, where the landmark fit holds it on Blaz
 the torso bends towards the camera and the limbs reach in depth is seen only from the side. For each clip (default:
 ``../shared/media``'s portrait, surfer and aerobics clips) its longest track is run through ``dtsvibe-live``'s
 pipeline (``tools/eval_clips.py``'s :func:`collect`), and at ``--frames`` evenly spaced frames the picture shows the
-video frame and, seen from the person's right, our 12 limb joints (hip-centred) over MediaPipe's world landmarks —
+video frame and, seen from the side (the image's left-right axis dropped: depth across, height up), our 12 limb joints (hip-centred) over MediaPipe's world landmarks —
 what a network trained on real people says of the same depth. Not ground truth: agreement, and a look.
 """
 
@@ -65,7 +65,7 @@ def side_views(videos: list[Path], out: Path, frames: int = 4, max_frames: int =
             ax.set_xlim(-0.9, 0.9)
             ax.set_ylim(-1.1, 1.0)
             ax.tick_params(labelsize=6)
-            ax.set_title("from the right: camera ← → away (m)", fontsize=8)
+            ax.set_title("from the side: camera ← → away (m)", fontsize=8)
             if row == 0 and k == 0:
                 ax.legend(fontsize=7, loc="lower left")
         cap.release()
