@@ -191,7 +191,7 @@ def test_blazepose_on_renders_report(tmp_path):
 
 def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
     """tools/probe_inputs.py: the per-frame probe reads the shards' BlazePose arrays, grows its input by the
-    heatmaps and the mask, and writes one finite row per input set and baseline."""
+    heatmaps and the mask, and writes one finite row per input set the shards carry, and per baseline."""
     tool = load_tool("probe_inputs")
     cfg = SyntheticConfig(seq_len=4, crop_size=S)
     for sub, seed in (("synthetic", 5), ("synthetic_heldout", 6)):
@@ -199,16 +199,38 @@ def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
     frames = tool.load_frames(tmp_path / "synthetic", 2, "test")
     n = len(frames["joints"])
     assert n > 0 and frames["joints"].shape == (n, 14, 3)
-    widths = [tool.inputs(frames, s).shape for s in tool.INPUT_SETS]
+    sets = tool.available_sets(frames)
+    assert sets == ["landmarks", "+ heatmaps", "+ segmentation"]  # no feature map in these shards
+    widths = [tool.inputs(frames, s).shape for s in sets]
     assert widths[0] == (n, 33 * 9) and widths[0][1] < widths[1][1] < widths[2][1]
     assert tool.main(["--data-root", str(tmp_path), "--clips", "2", "--heldout-clips", "2", "--steps", "5",
                       "--out", str(tmp_path / "out")]) == 0
     import json
 
     rows = json.loads((tmp_path / "out" / "probe_inputs.json").read_text())["rows"]
-    assert len(rows) == 1 + len(tool.INPUT_SETS)
+    assert len(rows) == 1 + len(sets)
     assert all(np.isfinite(r["pa_mpjpe"]) and r["pa_mpjpe"] > 0 for r in rows.values())
     assert tool.main(["--data-root", str(tmp_path / "missing")]) == 2
+
+
+def test_feature_map_is_stored_and_probed_when_asked(tmp_path):
+    """``--blazepose-embedding``: shards carry ``mp_embedding`` (the landmark network's last feature map, float16,
+    zeros where BlazePose missed the person) and the probe adds its input set."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    tool, probe = _tool(), load_tool("probe_inputs")
+    annotate = tool.blazepose_annotator(heatmap_size=16, mask_size=32, embedding_onnx=tmp_path / "embedding.onnx")
+    cfg = SyntheticConfig(seq_len=4, crop_size=S)
+    for sub, seed in (("synthetic", 5), ("synthetic_heldout", 6)):
+        write_shards(tmp_path / sub, num_clips=1, shard_size=1, seed=seed, config=cfg, annotate=annotate)
+    c = SyntheticShardDataset(tmp_path / "synthetic").clip(0)
+    assert c["mp_embedding"].shape == (4, 1152) and c["mp_embedding"].dtype == np.float16
+    assert c["mp_embedding"][c["mp_found"]].any() and not c["mp_embedding"][~c["mp_found"]].any()
+    frames = probe.load_frames(tmp_path / "synthetic", 1, "test")
+    assert "landmarks + embedding" in probe.available_sets(frames)
+    assert probe.inputs(frames, "landmarks + embedding").shape[1] == 33 * 9 + 1152
+    assert probe.main(["--data-root", str(tmp_path), "--clips", "1", "--heldout-clips", "1", "--steps", "3",
+                       "--sets", "landmarks + embedding", "--out", str(tmp_path / "out")]) == 0
 
 
 def test_per_frame_rows_of_a_blazepose_model_include_raw_landmarks(tmp_path, annotate):

@@ -85,6 +85,35 @@ def test_estimator_gives_the_same_landmarks_on_either_runtime(tool, models):
     np.testing.assert_allclose([ra.cx, ra.cy, ra.size], [rb.cx, rb.cy, rb.size], atol=TOLERANCE * a.roi.size)
 
 
+def test_embedding_copy_outputs_the_layer_the_heads_read(tool, models, tmp_path):
+    """``landmark_onnx_with_embedding``: the copy gives the same outputs plus the 288 × 2 × 2 feature map, and the
+    network's own world-landmark head (a 2 × 2 convolution, i.e. a linear map) on that map gives its world landmarks."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    from realtime.detection import LandmarkEstimator, PersonDetector
+
+    path = rt.landmark_onnx_with_embedding(tmp_path / "embedding.onnx")
+    frame = tool.clip_frames(tool.DEMO_CLIP, 1)[0]
+    det = PersonDetector().detect(frame)[0]
+    plain, copy = LandmarkEstimator(runtime="onnxruntime"), LandmarkEstimator(runtime="onnxruntime", onnx_path=path)
+    a, b = plain.estimate(frame, det), copy.estimate(frame, det)
+    assert a.embedding is None and b.embedding.shape == (rt.EMBEDDING_SIZE,)
+    np.testing.assert_array_equal(a.xy, b.xy)
+    np.testing.assert_array_equal(a.world, b.world)
+
+    graph = onnx.load(str(path)).graph
+    consts = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in graph.initializer}
+    consts.update({n.output[0]: consts[n.input[0]] for n in graph.node if n.op_type == "Cast" and n.input[0] in consts})
+    head = next(n for n in graph.node if n.op_type == "Conv" and "convworld_3d" in n.name)
+    assert head.input[0] == rt.EMBEDDING_TENSOR
+    w, bias = consts[head.input[1]], consts[head.input[2]]  # (117, 288, 2, 2), (117,)
+    world = w.reshape(len(w), -1) @ b.embedding.astype(np.float64) + bias
+    np.testing.assert_allclose(world.reshape(39, 3)[:33], b.world, atol=1e-4)
+    with pytest.raises(DetectionSetupError, match="missing"):
+        rt.landmark_onnx_with_embedding(tmp_path / "x.onnx", source=tmp_path / "absent.onnx")
+
+
 def test_shipped_onnx_was_converted_from_the_installed_tflite(models):
     onnx = pytest.importorskip("onnx")
     meta = {p.key: p.value for p in onnx.load(str(rt.LANDMARK_ONNX)).metadata_props}

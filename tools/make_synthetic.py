@@ -45,14 +45,16 @@ def _motion(args: argparse.Namespace, cfg: SyntheticConfig):
     return amass_motion_source(args.amass, cfg.fps) if args.amass else None
 
 
-def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64):
+def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64, embedding_onnx: Path | None = None):
     """``annotate(clip)``: adds BlazePose's view of the labelled person, as the live app gets it.
 
     Arrays added (T frames, S the crop side): ``mp_found`` (T,) bool; ``mp_landmarks`` (T, 33, 5): x, y in
     normalised crop coordinates (as ``kp2d``), z in the same units, visibility, presence; ``mp_world`` (T, 33, 3)
     metres, hip-centred; ``mp_score`` (T,); ``mp_roi`` (T, 4): the model's region, centre x, y and side in
     normalised crop units, rotation in radians; ``mp_heatmaps`` (T, 39, h, h) float16; ``mp_segmentation``
-    (T, m, m) uint8 (both in the region's square). Zeros where BlazePose did not find the person."""
+    (T, m, m) uint8 (both in the region's square). Zeros where BlazePose did not find the person. With
+    ``embedding_onnx`` (a copy of the landmark ONNX that outputs its last feature map, written there) the landmark
+    model runs on ONNX Runtime and ``mp_embedding`` (T, 1152) float16 is added: an input experiment's data."""
     from realtime.config import load_live_config
     from realtime.detection import LandmarkEstimator, MultiPersonPose, PersonDetector
     from realtime.detection.clip_landmarks import landmarks_of_person
@@ -60,14 +62,20 @@ def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64):
     from training.synthetic.geometry import norm_to_pixel, pixel_to_norm
 
     tracking = load_live_config("default").tracking
-    detector, estimator = PersonDetector(), LandmarkEstimator()
+    detector = PersonDetector()
+    if embedding_onnx is None:
+        estimator = LandmarkEstimator()
+    else:
+        from realtime.detection.runtime import landmark_onnx_with_embedding
+
+        estimator = LandmarkEstimator(runtime="onnxruntime", onnx_path=landmark_onnx_with_embedding(embedding_onnx))
 
     def annotate(clip: dict) -> None:
         s = clip["rgb"].shape[1]
         kp = clip["kp2d_mediapipe33"]
         person = np.concatenate([norm_to_pixel(kp[..., :2], s), kp[..., 2:]], -1)
         res = landmarks_of_person(clip["rgb"], person, MultiPersonPose.from_tracking(tracking, detector, estimator),
-                                  heatmap_size, mask_size)
+                                  heatmap_size, mask_size, embedding=embedding_onnx is not None)
         found = res.found
         res.landmarks[found, :, :3] = crop_landmarks(res.landmarks[found, :, :2], res.landmarks[found, :, 2], IDENTITY, s)
         res.roi[found, :2] = pixel_to_norm(res.roi[found, :2], s)
@@ -135,6 +143,9 @@ def main(argv=None) -> int:
     p.add_argument("--blazepose", action="store_true", help="MediaPipe in the loop: store BlazePose's outputs per frame (mp_* arrays)")
     p.add_argument("--heatmap-size", type=int, default=16, choices=[4, 8, 16, 32, 64], help="with --blazepose: heatmaps pooled to this side")
     p.add_argument("--mask-size", type=int, default=64, help="with --blazepose: segmentation mask resized to this side")
+    p.add_argument("--blazepose-embedding", action="store_true",
+                   help="with --blazepose: also store the landmark network's last feature map (mp_embedding, 1152 float16 "
+                        "a frame; the landmark model then runs on ONNX Runtime) for tools/probe_inputs.py")
     p.add_argument("--benchmark", action="store_true", help="print a throughput table and write nothing")
     args = p.parse_args(argv)
     if args.benchmark:
@@ -143,14 +154,18 @@ def main(argv=None) -> int:
         return 0
     if args.out is None:
         p.error("--out is required (or use --benchmark)")
+    if args.blazepose_embedding and not args.blazepose:
+        p.error("--blazepose-embedding needs --blazepose")
     args.clips = args.clips or 1000
     cfg = _config(args)
     with tqdm(total=args.clips, desc="synthetic clips", unit="clip") as bar:
         annotation = ({"blazepose": "MultiPersonPose.from_tracking(live default tracking), fresh tracker per clip",
-                       "heatmap_size": args.heatmap_size, "mask_size": args.mask_size} if args.blazepose else None)
+                       "heatmap_size": args.heatmap_size, "mask_size": args.mask_size,
+                       "embedding": args.blazepose_embedding} if args.blazepose else None)
+        embedding_onnx = args.out / "pose_landmark_full_embedding.onnx" if args.blazepose_embedding else None
         path = write_shards(args.out, args.clips, args.shard_size, args.seed, cfg, progress=bar.update,
                             motion_source=_motion(args, cfg),
-                            annotate=blazepose_annotator(args.heatmap_size, args.mask_size) if args.blazepose else None,
+                            annotate=blazepose_annotator(args.heatmap_size, args.mask_size, embedding_onnx) if args.blazepose else None,
                             annotation=annotation)
     print(f"wrote {args.clips} clips to {path.parent} (manifest {path.name})")
     return 0

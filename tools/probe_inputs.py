@@ -13,7 +13,10 @@ sets, each adding to the one before:
 * ``landmarks``: the V-stream's own input (``training.blazepose_input``: 33 image landmarks with visibility
   and presence, 33 world landmarks, the score);
 * ``+ heatmaps``: BlazePose's 39 heatmaps as stored in the shards (16², pooled to 8²);
-* ``+ segmentation``: its person mask (64², sampled to 16²).
+* ``+ segmentation``: its person mask (64², sampled to 16²);
+* ``landmarks + embedding``: the landmarks and the network's last feature map (288 × 2 × 2, the layer its
+  landmark, world and score heads read), only when the shards carry it (``tools/make_synthetic.py
+  --blazepose-embedding``): whether BlazePose knows more of the pose than its heads put out.
 
 Rows for comparison: MediaPipe's world landmarks through a linear landmark → joint map (least squares on the
 training frames, the same map for x, y, z), and the checkpoint's network when ``--checkpoint`` is given
@@ -41,7 +44,13 @@ from training.blazepose_input import shard_features
 from training.metrics import pa_mpjpe
 from training.model.landmark_fit import LIMB_JOINTS
 
-INPUT_SETS = ("landmarks", "+ heatmaps", "+ segmentation")
+#: Input sets: the BlazePose outputs each one concatenates.
+INPUT_SETS = {
+    "landmarks": ("landmarks",),
+    "+ heatmaps": ("landmarks", "heatmaps"),
+    "+ segmentation": ("landmarks", "heatmaps", "segmentation"),
+    "landmarks + embedding": ("landmarks", "embedding"),
+}
 LIMB_SPIN49, LIMB_LANDMARKS = (list(x) for x in zip(*LIMB_JOINTS))
 PELVIS = (2, 3)  # the LSP hips
 
@@ -51,7 +60,7 @@ def load_frames(root: Path, clips: int, desc: str) -> dict[str, torch.Tensor]:
     from training.synthetic import SyntheticShardDataset
 
     ds = SyntheticShardDataset(root)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "heatmaps", "segmentation", "joints", "error2d")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "heatmaps", "segmentation", "embedding", "joints", "error2d")}
     for i in tqdm(range(min(clips, len(ds))), desc=desc, unit="clip"):
         c = ds.clip(i)
         found = np.asarray(c["mp_found"], bool)
@@ -59,27 +68,38 @@ def load_frames(root: Path, clips: int, desc: str) -> dict[str, torch.Tensor]:
         parts["landmarks"].append(shard_features(c)[found])
         parts["heatmaps"].append(np.asarray(c["mp_heatmaps"], np.float16)[found])
         parts["segmentation"].append(np.asarray(c["mp_segmentation"])[found][:, ::4, ::4])
+        if "mp_embedding" in c:
+            parts["embedding"].append(np.asarray(c["mp_embedding"], np.float16)[found])
         parts["joints"].append(joints - joints[:, PELVIS].mean(1, keepdims=True))
         # BlazePose's 12 limb landmarks against the body's joints in the image, per frame, as a share of the
         # person's height there (the labels' head top to lowest ankle)
         exact = np.asarray(c["kp2d_spin49"], np.float32)[found]
         err = np.linalg.norm(np.asarray(c["mp_landmarks"])[found][:, LIMB_LANDMARKS, :2] - exact[:, LIMB_SPIN49, :2], axis=-1)
         parts["error2d"].append(err.mean(1) / np.ptp(exact[:, LSP14_IN_SPIN49, 1], axis=1))
-    return {k: torch.from_numpy(np.concatenate(v)) for k, v in parts.items()}
+    return {k: torch.from_numpy(np.concatenate(v)) for k, v in parts.items() if v}
 
 
 def inputs(frames: dict[str, torch.Tensor], input_set: str) -> torch.Tensor:
     """(N, D) probe inputs: the V-stream's landmark channels (coordinates weighted by presence, as
-    ``BlazePoseStream`` weights them), then the heatmaps and the mask as the set asks."""
-    x = frames["landmarks"].float()
-    presence = x[..., 4:5].clamp(0, 1)
-    cols = [torch.cat([x[..., :3] * presence, x[..., 3:5], x[..., 5:8] * presence, x[..., 8:]], -1).flatten(1)]
-    upto = INPUT_SETS.index(input_set)
-    if upto >= 1:
+    ``BlazePoseStream`` weights them), then the heatmaps, the mask and the feature map as the set asks."""
+    parts = INPUT_SETS[input_set]
+    cols = []
+    if "landmarks" in parts:
+        x = frames["landmarks"].float()
+        presence = x[..., 4:5].clamp(0, 1)
+        cols.append(torch.cat([x[..., :3] * presence, x[..., 3:5], x[..., 5:8] * presence, x[..., 8:]], -1).flatten(1))
+    if "heatmaps" in parts:
         cols.append(F.avg_pool2d(frames["heatmaps"].float(), 2).flatten(1))
-    if upto >= 2:
+    if "segmentation" in parts:
         cols.append(frames["segmentation"].float().flatten(1) / 255.0)
+    if "embedding" in parts:
+        cols.append(frames["embedding"].float())
     return torch.cat(cols, 1)
+
+
+def available_sets(frames: dict[str, torch.Tensor]) -> list[str]:
+    """The input sets whose every part these frames carry."""
+    return [name for name, parts in INPUT_SETS.items() if all(p in frames for p in parts)]
 
 
 def scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -150,6 +170,7 @@ def main(argv=None) -> int:
     p.add_argument("--heldout-clips", type=int, default=32)
     p.add_argument("--steps", type=int, default=3000, help="probe training steps, batch 256 (default: 3000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sets", nargs="+", choices=list(INPUT_SETS), help="input sets to probe (default: every one the shards carry)")
     p.add_argument("--checkpoint", action="append", default=[], help="add the network of this checkpoint as a row")
     p.add_argument("--out", default="docs/probe_inputs")
     args = p.parse_args(argv)
@@ -161,7 +182,8 @@ def main(argv=None) -> int:
     train = load_frames(root / "synthetic", args.clips, "training clips")
     test = load_frames(root / "synthetic_heldout", args.heldout_clips, "held-out clips")
     rows = {"MediaPipe world landmarks, linear map to the joints": linear_world_map(train, test)}
-    for s in INPUT_SETS:
+    sets = [s for s in available_sets(train) if s in available_sets(test) and (not args.sets or s in args.sets)]
+    for s in sets:
         rows[f"per-frame probe: {s}"] = probe(train, test, s, args.steps, args.seed)
     for ck in args.checkpoint:
         rows[f"{Path(ck).name} (the model, whole clips)"] = checkpoint_row(ck, root / "synthetic_heldout", args.heldout_clips, test)

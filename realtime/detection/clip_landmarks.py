@@ -19,6 +19,7 @@ import numpy as np
 
 from .landmarks import NUM_LANDMARKS, Landmarks
 from .multi_person import MultiPersonPose
+from .runtime import EMBEDDING_SIZE
 
 __all__ = ["ClipLandmarks", "landmarks_of_person"]
 
@@ -32,6 +33,8 @@ class ClipLandmarks:
     region the model saw: centre x, y, side (pixels), rotation (radians); heatmaps ``(T, 39, h, h)`` float16,
     the 64² landmark heatmaps average-pooled to ``h``²; segmentation ``(T, m, m)`` uint8, the person mask
     (sigmoid × 255) resized to ``m``². Heatmaps and mask lie in the region's square, not the frame's.
+    embedding ``(T, 1152)`` float16, the network's last feature map, only when the landmark model outputs it
+    (None otherwise, and not stored).
     """
 
     found: np.ndarray
@@ -41,10 +44,11 @@ class ClipLandmarks:
     roi: np.ndarray
     heatmaps: np.ndarray
     segmentation: np.ndarray
+    embedding: Optional[np.ndarray] = None
 
     def arrays(self, prefix: str = "mp_") -> dict[str, np.ndarray]:
         """The fields as named arrays (``mp_found``, ``mp_landmarks`` …) for a shard."""
-        return {prefix + k: v for k, v in vars(self).items()}
+        return {prefix + k: v for k, v in vars(self).items() if v is not None}
 
 
 def landmarks_of_person(
@@ -54,12 +58,14 @@ def landmarks_of_person(
     heatmap_size: int = 16,
     mask_size: int = 64,
     min_inside: float = 0.5,
+    embedding: bool = False,
 ) -> ClipLandmarks:
     """Run ``pose`` over ``frames_rgb`` ``(T, H, W, 3)`` uint8 RGB, in order, and keep the labelled person.
 
     ``person_xy`` ``(T, K, 3)``: the person's true keypoints in frame pixels and their visibility (0/1);
     a track counts as that person when it holds the largest share of them, at least ``min_inside``.
-    ``pose`` should be fresh (its tracker starts empty), as at the start of a live stream."""
+    ``pose`` should be fresh (its tracker starts empty), as at the start of a live stream. ``embedding``: keep
+    the landmark model's feature map too (its estimator must run the ONNX copy that outputs it)."""
     if 64 % heatmap_size or heatmap_size < 1:
         raise ValueError(f"heatmap_size must divide 64, got {heatmap_size}")
     t = len(frames_rgb)
@@ -67,6 +73,7 @@ def landmarks_of_person(
         found=np.zeros(t, bool), landmarks=np.zeros((t, NUM_LANDMARKS, 5), np.float32),
         world=np.zeros((t, NUM_LANDMARKS, 3), np.float32), score=np.zeros(t, np.float32), roi=np.zeros((t, 4), np.float32),
         heatmaps=np.zeros((t, 39, heatmap_size, heatmap_size), np.float16), segmentation=np.zeros((t, mask_size, mask_size), np.uint8),
+        embedding=np.zeros((t, EMBEDDING_SIZE), np.float16) if embedding else None,
     )
     for i, rgb in enumerate(frames_rgb):
         people = pose.process(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), i)
@@ -96,6 +103,10 @@ def _store(out: ClipLandmarks, i: int, lm: Landmarks, heatmap_size: int, mask_si
     out.roi[i] = (lm.roi.cx, lm.roi.cy, lm.roi.size, lm.roi.angle)
     if lm.world is not None:
         out.world[i] = lm.world
+    if out.embedding is not None:
+        if lm.embedding is None:
+            raise ValueError("embedding=True needs a landmark model that outputs it (runtime.landmark_onnx_with_embedding)")
+        out.embedding[i] = lm.embedding.astype(np.float16)
     if lm.heatmaps is not None:
         k = 64 // heatmap_size
         pooled = lm.heatmaps.reshape(heatmap_size, k, heatmap_size, k, -1).mean((1, 3))  # (h, h, 39)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .blazepose import LANDMARK_INPUT, LANDMARK_VALUES, NUM_RAW_LANDMARKS, Roi, roi_from_alignment, roi_from_box, sigmoid
-from .runtime import LANDMARK_MODEL, OnnxModel, TFLiteModel, choose_landmark_runtime, mediapipe_model
+from .runtime import EMBEDDING_SIZE, LANDMARK_MODEL, OnnxModel, TFLiteModel, choose_landmark_runtime, mediapipe_model
 
 NUM_LANDMARKS = 33
 BODY_LANDMARKS = slice(11, NUM_LANDMARKS)  # shoulders down; 0–10 are the face
@@ -32,7 +32,8 @@ class Landmarks:
         region (x right, y down, z away from the camera, as MediaPipe's ``pose_world_landmarks``).
         heatmaps: ``(64, 64, 39)`` the model's landmark heatmaps, in the region's input square (the 256²
         crop, 4 px a cell), 33 body + 6 auxiliary. segmentation: ``(256, 256)`` the person mask logits,
-        in the same input square. None where the model lacks the output.
+        in the same input square. embedding: ``(1152,)`` the network's last feature map, only from the ONNX
+        copy that outputs it (``runtime.landmark_onnx_with_embedding``). None where the model lacks the output.
     """
 
     xy: np.ndarray
@@ -45,6 +46,7 @@ class Landmarks:
     world: Optional[np.ndarray] = None
     heatmaps: Optional[np.ndarray] = None
     segmentation: Optional[np.ndarray] = None
+    embedding: Optional[np.ndarray] = None
 
     def box(self, min_visibility: float = 0.5) -> Optional[np.ndarray]:
         """Tight ``(x0, y0, x1, y1)`` box of the landmarks visible above ``min_visibility`` (None if none)."""
@@ -123,6 +125,7 @@ class LandmarkEstimator:
             world=_reshaped(by_size.get(NUM_RAW_LANDMARKS * 3), (NUM_RAW_LANDMARKS, 3), NUM_LANDMARKS),
             heatmaps=_reshaped(by_size.get(HEATMAP_SIZE**2 * NUM_RAW_LANDMARKS), (HEATMAP_SIZE, HEATMAP_SIZE, NUM_RAW_LANDMARKS)),
             segmentation=_reshaped(by_size.get(side * side), (side, side)),
+            embedding=_reshaped(by_size.get(EMBEDDING_SIZE), (EMBEDDING_SIZE,)),
         )
 
 

@@ -26,6 +26,10 @@ DETECTOR_MODEL = "modules/pose_detection/pose_detection.tflite"
 LANDMARK_MODEL = "modules/pose_landmark/pose_landmark_full.tflite"
 #: ``pose_landmark_full.tflite`` converted to ONNX by ``tools/convert_blazepose.py`` (same outputs, same order).
 LANDMARK_ONNX = Path(__file__).resolve().parent / "assets" / "pose_landmark_full.onnx"
+#: The landmark network's last feature map (288 × 2 × 2, after the final ReLU6), from which its heads compute the
+#: landmarks, the world landmarks and the pose score: :func:`landmark_onnx_with_embedding` makes it an output.
+EMBEDDING_TENSOR = "Relu6__179:0"
+EMBEDDING_SIZE = 288 * 2 * 2
 #: What runs the landmark model: the faster one here (``auto``), or either by name.
 LANDMARK_RUNTIMES = ("auto", "litert", "onnxruntime")
 #: The faster landmark runtime on a CPU, measured by ``tools/convert_blazepose.py`` on the 2-core development
@@ -180,6 +184,26 @@ def missing_landmark_onnx(path: Optional[str | Path] = None) -> Optional[str]:
     if path.is_file():
         return None
     return f"{path} is missing: build it with python tools/convert_blazepose.py"
+
+
+def landmark_onnx_with_embedding(dest: str | Path, source: Optional[str | Path] = None) -> Path:
+    """Write a copy of the landmark ONNX (``source``, default :data:`LANDMARK_ONNX`) at ``dest`` with one more
+    output, ``embedding``: the network's last feature map (:data:`EMBEDDING_TENSOR`, :data:`EMBEDDING_SIZE`
+    values) — an experiment's input (``tools/make_synthetic.py --blazepose-embedding``), not the live app's."""
+    import onnx
+
+    problem = missing_landmark_onnx(source)
+    if problem:
+        raise DetectionSetupError(problem)
+    model = onnx.load(str(source or LANDMARK_ONNX))
+    if not any(EMBEDDING_TENSOR in n.output for n in model.graph.node):
+        raise DetectionSetupError(f"{source or LANDMARK_ONNX} has no tensor {EMBEDDING_TENSOR}: rebuild it with python tools/convert_blazepose.py")
+    model.graph.node.append(onnx.helper.make_node("Identity", [EMBEDDING_TENSOR], ["embedding"]))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, [1, 288, 2, 2]))
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(dest))
+    return dest
 
 
 def choose_landmark_runtime(runtime: str = "auto", onnx_path: Optional[str | Path] = None) -> str:
