@@ -204,11 +204,15 @@ def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
     widths = [tool.inputs(frames, s).shape for s in sets]
     assert widths[0] == (n, 33 * 9) and widths[0][1] < widths[1][1] < widths[2][1]
     assert tool.main(["--data-root", str(tmp_path), "--clips", "2", "--heldout-clips", "2", "--steps", "5",
-                      "--out", str(tmp_path / "out")]) == 0
+                      "--curve", "1", "2", "--out", str(tmp_path / "out")]) == 0
     import json
 
-    rows = json.loads((tmp_path / "out" / "probe_inputs.json").read_text())["rows"]
+    report = json.loads((tmp_path / "out" / "probe_inputs.json").read_text())
+    rows = report["rows"]
     assert len(rows) == 1 + len(sets)
+    assert list(report["curve"]) == sets and all(list(c) == ["1", "2"] for c in report["curve"].values())
+    assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 0
+    assert int(tool.subset(frames, 1)["clip"].max()) == 0 < len(tool.subset(frames, 1)["joints"]) < n
     assert all(np.isfinite(r["pa_mpjpe"]) and r["pa_mpjpe"] > 0 for r in rows.values())
     assert tool.main(["--data-root", str(tmp_path / "missing")]) == 2
 

@@ -2,6 +2,7 @@
 """How much 3D pose BlazePose's outputs hold: a per-frame probe on the generated shards.
 
     python tools/probe_inputs.py --data-root DATA [--clips 3200] [--steps 3000] [--out docs/probe_inputs]
+    python tools/probe_inputs.py --data-root DATA --train-dirs synthetic synthetic_b --curve 200 800 3200   # + learning curve
 
 The lite default's V-CNN is BlazePose, frozen (issue 18); what the model can know of a pose is what
 BlazePose's outputs carry. This tool measures that without the model around them: a small MLP (2 × 512,
@@ -32,6 +33,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -55,28 +57,42 @@ LIMB_SPIN49, LIMB_LANDMARKS = (list(x) for x in zip(*LIMB_JOINTS))
 PELVIS = (2, 3)  # the LSP hips
 
 
-def load_frames(root: Path, clips: int, desc: str) -> dict[str, torch.Tensor]:
-    """The frames of the first ``clips`` clips of a shard folder where BlazePose found the person."""
+def load_frames(roots: Path | Sequence[Path], clips: int, desc: str) -> dict[str, torch.Tensor]:
+    """The frames of the first ``clips`` clips of each shard folder where BlazePose found the person.
+
+    ``clip`` numbers the clips across folders taken in turn (the first clip of each folder, then the second …),
+    so the first ``n`` clip numbers draw evenly on every folder (:func:`subset`)."""
     from training.synthetic import SyntheticShardDataset
 
-    ds = SyntheticShardDataset(root)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "heatmaps", "segmentation", "embedding", "joints", "error2d")}
-    for i in tqdm(range(min(clips, len(ds))), desc=desc, unit="clip"):
-        c = ds.clip(i)
-        found = np.asarray(c["mp_found"], bool)
-        joints = np.asarray(c["kp3d"], np.float32)[found][:, LSP14_IN_SPIN49]
-        parts["landmarks"].append(shard_features(c)[found])
-        parts["heatmaps"].append(np.asarray(c["mp_heatmaps"], np.float16)[found])
-        parts["segmentation"].append(np.asarray(c["mp_segmentation"])[found][:, ::4, ::4])
-        if "mp_embedding" in c:
-            parts["embedding"].append(np.asarray(c["mp_embedding"], np.float16)[found])
-        parts["joints"].append(joints - joints[:, PELVIS].mean(1, keepdims=True))
-        # BlazePose's 12 limb landmarks against the body's joints in the image, per frame, as a share of the
-        # person's height there (the labels' head top to lowest ankle)
-        exact = np.asarray(c["kp2d_spin49"], np.float32)[found]
-        err = np.linalg.norm(np.asarray(c["mp_landmarks"])[found][:, LIMB_LANDMARKS, :2] - exact[:, LIMB_SPIN49, :2], axis=-1)
-        parts["error2d"].append(err.mean(1) / np.ptp(exact[:, LSP14_IN_SPIN49, 1], axis=1))
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "heatmaps", "segmentation", "embedding", "joints", "error2d", "clip")}
+    for r, root in enumerate(roots):
+        ds = SyntheticShardDataset(root)
+        for i in tqdm(range(min(clips, len(ds))), desc=f"{desc} ({Path(root).name})", unit="clip"):
+            c = ds.clip(i)
+            found = np.asarray(c["mp_found"], bool)
+            joints = np.asarray(c["kp3d"], np.float32)[found][:, LSP14_IN_SPIN49]
+            parts["landmarks"].append(shard_features(c)[found])
+            parts["heatmaps"].append(np.asarray(c["mp_heatmaps"], np.float16)[found])
+            parts["segmentation"].append(np.asarray(c["mp_segmentation"])[found][:, ::4, ::4])
+            if "mp_embedding" in c:
+                parts["embedding"].append(np.asarray(c["mp_embedding"], np.float16)[found])
+            parts["joints"].append(joints - joints[:, PELVIS].mean(1, keepdims=True))
+            # BlazePose's 12 limb landmarks against the body's joints in the image, per frame, as a share of the
+            # person's height there (the labels' head top to lowest ankle)
+            exact = np.asarray(c["kp2d_spin49"], np.float32)[found]
+            err = np.linalg.norm(np.asarray(c["mp_landmarks"])[found][:, LIMB_LANDMARKS, :2] - exact[:, LIMB_SPIN49, :2], axis=-1)
+            parts["error2d"].append(err.mean(1) / np.ptp(exact[:, LSP14_IN_SPIN49, 1], axis=1))
+            parts["clip"].append(np.full(int(found.sum()), i * len(roots) + r, np.int64))
+    if parts["embedding"] and len(parts["embedding"]) != len(parts["landmarks"]):
+        parts["embedding"] = []  # some folders lack it: the set is not available
     return {k: torch.from_numpy(np.concatenate(v)) for k, v in parts.items() if v}
+
+
+def subset(frames: dict[str, torch.Tensor], clips: int) -> dict[str, torch.Tensor]:
+    """The frames of the first ``clips`` clip numbers."""
+    keep = frames["clip"] < clips
+    return {k: v[keep] for k, v in frames.items()}
 
 
 def inputs(frames: dict[str, torch.Tensor], input_set: str) -> torch.Tensor:
@@ -163,10 +179,36 @@ def checkpoint_row(path: str, root: Path, clips: int, test: dict[str, torch.Tens
     return scores(torch.cat(preds).float(), test["joints"].float())
 
 
+def plot_curve(curve: dict[str, dict[int, dict[str, float]]], path: Path) -> None:
+    """Held-out PA-MPJPE against training clips (log axis), one line per input set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for s, by_n in curve.items():
+        ax.plot(list(by_n), [r["pa_mpjpe"] for r in by_n.values()], "o-", label=s)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training clips (16 frames each)")
+    ax.set_ylabel("held-out PA-MPJPE, mm")
+    ax.set_title("Per-frame probe on BlazePose's outputs")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", required=True, help="folder holding synthetic/ and synthetic_heldout/ (tools/make_synthetic.py --blazepose)")
-    p.add_argument("--clips", type=int, default=3200, help="training clips read (default: 3200)")
+    p.add_argument("--clips", type=int, default=3200, help="training clips read from each training folder (default: 3200)")
+    p.add_argument("--train-dirs", nargs="+", default=["synthetic"],
+                   help="training shard folders under --data-root, read in turn (default: synthetic)")
+    p.add_argument("--curve", nargs="+", type=int, default=[],
+                   help="also a learning curve: each input set probed on the first N training clips, for each N "
+                        "(a table and learning_curve.png)")
     p.add_argument("--heldout-clips", type=int, default=32)
     p.add_argument("--steps", type=int, default=3000, help="probe training steps, batch 256 (default: 3000)")
     p.add_argument("--seed", type=int, default=0)
@@ -175,22 +217,24 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="docs/probe_inputs")
     args = p.parse_args(argv)
     root = Path(args.data_root)
-    for sub in ("synthetic", "synthetic_heldout"):
+    for sub in (*args.train_dirs, "synthetic_heldout"):
         if not (root / sub / "manifest.json").is_file():
             print(f"error: no shards in {root / sub}; make them first (training/checkpoints/README.md, 'How it was made')", file=sys.stderr)
             return 2
-    train = load_frames(root / "synthetic", args.clips, "training clips")
+    train = load_frames([root / d for d in args.train_dirs], args.clips, "training clips")
     test = load_frames(root / "synthetic_heldout", args.heldout_clips, "held-out clips")
     rows = {"MediaPipe world landmarks, linear map to the joints": linear_world_map(train, test)}
     sets = [s for s in available_sets(train) if s in available_sets(test) and (not args.sets or s in args.sets)]
     for s in sets:
         rows[f"per-frame probe: {s}"] = probe(train, test, s, args.steps, args.seed)
+    curve = {s: {n: probe(subset(train, n), test, s, args.steps, args.seed) for n in args.curve} for s in sets if args.curve}
     for ck in args.checkpoint:
         rows[f"{Path(ck).name} (the model, whole clips)"] = checkpoint_row(ck, root / "synthetic_heldout", args.heldout_clips, test)
 
     cmd = "python tools/probe_inputs.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = ["# What BlazePose's outputs tell of the 3D pose", "", f"`{cmd}`", "",
-             f"Training frames: {len(train['joints'])} (where BlazePose found the person, first {args.clips} clips of synthetic/); "
+             f"Training frames: {len(train['joints'])} (where BlazePose found the person, {int(train['clip'].max()) + 1} clips of "
+             f"{', '.join(d + '/' for d in args.train_dirs)}); "
              f"held-out frames: {len(test['joints'])} (synthetic_heldout/, the motion library's test subjects). "
              "14 LSP joints, mid-hips centred, mm.", "",
              f"BlazePose's 12 limb landmarks lie {100 * float(test['error2d'].mean()):.1f} % of the person's height from the body's joints "
@@ -200,13 +244,23 @@ def main(argv=None) -> int:
     for name, r in rows.items():
         tr = r.get("train_pa_mpjpe")
         lines.append(f"| {name} | {r['pa_mpjpe']:.1f} | {r['mpjpe']:.1f} | {'' if tr is None else f'{tr:.1f}'} |")
+    if curve:
+        lines += ["", "**Learning curve**: held-out PA-MPJPE / MPJPE of each probe trained on the first N training clips "
+                  "(training frames in brackets).", "",
+                  "| input | " + " | ".join(f"{n} clips ({int((train['clip'] < n).sum())})" for n in args.curve) + " |",
+                  "|---|" + "---:|" * len(args.curve)]
+        for s, by_n in curve.items():
+            lines.append(f"| {s} | " + " | ".join(f"{r['pa_mpjpe']:.1f} / {r['mpjpe']:.1f}" for r in by_n.values()) + " |")
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "probe_inputs.md").write_text(table)
+        if curve:
+            plot_curve(curve, out / "learning_curve.png")
         (out / "probe_inputs.json").write_text(json.dumps({"command": cmd, "rows": rows, "train_frames": len(train["joints"]),
+                                                          "curve": {s: {str(n): r for n, r in c.items()} for s, c in curve.items()},
                                                           "landmark_error_share_of_height": float(test["error2d"].mean()),
                                                           "heldout_frames": len(test["joints"])}, indent=2))
     except OSError as exc:
