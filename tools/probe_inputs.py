@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -190,6 +191,9 @@ def plot_curve(curve: dict[str, dict[int, dict[str, float]]], path: Path) -> Non
     for s, by_n in curve.items():
         ax.plot(list(by_n), [r["pa_mpjpe"] for r in by_n.values()], "o-", label=s)
     ax.set_xscale("log", base=2)
+    ticks = sorted({n for by_n in curve.values() for n in by_n})
+    ax.set_xticks(ticks, [str(n) for n in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("training clips (16 frames each)")
     ax.set_ylabel("held-out PA-MPJPE, mm")
     ax.set_title("Per-frame probe on BlazePose's outputs")
@@ -227,11 +231,13 @@ def main(argv=None) -> int:
     sets = [s for s in available_sets(train) if s in available_sets(test) and (not args.sets or s in args.sets)]
     for s in sets:
         rows[f"per-frame probe: {s}"] = probe(train, test, s, args.steps, args.seed)
-    curve = {s: {n: probe(subset(train, n), test, s, args.steps, args.seed) for n in args.curve} for s in sets if args.curve}
+    total = int(train["clip"].max()) + 1
+    curve = {s: {n: rows[f"per-frame probe: {s}"] if n >= total else probe(subset(train, n), test, s, args.steps, args.seed)
+                 for n in args.curve} for s in sets if args.curve}
     for ck in args.checkpoint:
         rows[f"{Path(ck).name} (the model, whole clips)"] = checkpoint_row(ck, root / "synthetic_heldout", args.heldout_clips, test)
 
-    cmd = "python tools/probe_inputs.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = "python tools/probe_inputs.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = ["# What BlazePose's outputs tell of the 3D pose", "", f"`{cmd}`", "",
              f"Training frames: {len(train['joints'])} (where BlazePose found the person, {int(train['clip'].max()) + 1} clips of "
              f"{', '.join(d + '/' for d in args.train_dirs)}); "
