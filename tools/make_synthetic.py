@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,7 +89,8 @@ def blazepose_annotator(heatmap_size: int = 16, mask_size: int = 64, embedding_o
 def benchmark(args: argparse.Namespace) -> None:
     cfg = _config(args)
     gen = SyntheticGenerator(args.seed, cfg, motion_source=_motion(args, cfg))
-    annotate = blazepose_annotator(args.heatmap_size, args.mask_size) if args.blazepose else None
+    embedding_onnx = Path(tempfile.mkdtemp(prefix="dtsvibe-embedding-")) / "embedding.onnx" if args.blazepose_embedding else None
+    annotate = blazepose_annotator(args.heatmap_size, args.mask_size, embedding_onnx) if args.blazepose else None
     gen.clip(10**6)  # warm-up: GL context, shader compilation, video frames
     times = {"generate": [], "blazepose": [], "to_tensors": [], "encode": []}
     found = []
@@ -148,14 +150,14 @@ def main(argv=None) -> int:
                         "a frame; the landmark model then runs on ONNX Runtime) for tools/probe_inputs.py")
     p.add_argument("--benchmark", action="store_true", help="print a throughput table and write nothing")
     args = p.parse_args(argv)
+    if args.blazepose_embedding and not args.blazepose:
+        p.error("--blazepose-embedding needs --blazepose")
     if args.benchmark:
         args.clips = args.clips or 12
         benchmark(args)
         return 0
     if args.out is None:
         p.error("--out is required (or use --benchmark)")
-    if args.blazepose_embedding and not args.blazepose:
-        p.error("--blazepose-embedding needs --blazepose")
     args.clips = args.clips or 1000
     cfg = _config(args)
     with tqdm(total=args.clips, desc="synthetic clips", unit="clip") as bar:
