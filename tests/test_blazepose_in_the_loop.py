@@ -213,6 +213,11 @@ def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
     assert list(report["curve"]) == sets and all(list(c) == ["1", "2"] for c in report["curve"].values())
     assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 0
     assert int(tool.subset(frames, 1)["clip"].max()) == 0 < len(tool.subset(frames, 1)["joints"]) < n
+    # scored on another folder when asked (e.g. the training subjects' clips); a folder without shards is refused
+    assert tool.main(["--data-root", str(tmp_path), "--clips", "2", "--heldout-clips", "2", "--steps", "5", "--sets", "landmarks",
+                      "--heldout-dir", "synthetic", "--out", str(tmp_path / "own")]) == 0
+    assert "held-out frames: " + str(n) + " (synthetic/)" in (tmp_path / "own" / "probe_inputs.md").read_text()
+    assert tool.main(["--data-root", str(tmp_path), "--heldout-dir", "nowhere", "--out", str(tmp_path / "x")]) == 2
     assert all(np.isfinite(r["pa_mpjpe"]) and r["pa_mpjpe"] > 0 for r in rows.values())
     assert tool.main(["--data-root", str(tmp_path / "missing")]) == 2
 

@@ -10,8 +10,10 @@ from scipy.spatial.transform import Rotation
 
 from training.bvh import forward_kinematics, parse_bvh
 from training.synthetic.motion_library import (
+    BODY_PARTS,
     MOTION_LIBRARY_PATH,
     SPLITS,
+    body_part_joints,
     load_motion_library,
     mirror_motion,
     mirror_permutation,
@@ -221,6 +223,40 @@ def test_sample_window_and_motion_source(lib):
     source = lib.motion_source("train")
     p, t = source(rng, 16, 15.0)  # the generator's signature; 15 fps steps every 2nd frame
     assert p.shape == (16, 72) and t.shape == (16, 3) and np.allclose(t[0, [0, 2]], 0)
+
+
+def test_part_mix_moves_whole_limbs_from_other_windows(lib):
+    parts = {p: set(body_part_joints(lib.joint_names, p).tolist()) for p in BODY_PARTS}
+    assert all(parts.values()) and not (parts["legs"] & parts["left_arm"]) and not (parts["left_arm"] & parts["right_arm"])
+    names = [lib.joint_names[i] for i in sorted(parts["legs"])]
+    assert "left_knee" in names and "right_foot" in names and "pelvis" not in names
+    limbs = set().union(*parts.values())
+    # part_mix 0 makes no extra draws: the same window as before the option existed
+    a = lib.sample_window(np.random.default_rng(3), 16, "train")
+    b = lib.sample_window(np.random.default_rng(3), 16, "train", part_mix=0.0)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    # part_mix 1: the root, spine and head and the horizontal translation are the first window's; every limb is
+    # replaced, and the pelvis height comes with the legs
+    pose, transl = lib.sample_window(np.random.default_rng(3), 16, "train", part_mix=1.0)
+    first, first_transl = a
+    kept = [i for i in range(24) if i not in limbs]
+    assert np.array_equal(pose[:, kept], first[:, kept]) and np.array_equal(transl[:, [0, 2]], first_transl[:, [0, 2]])
+    for part, idx in parts.items():
+        assert not np.allclose(pose[:, sorted(idx)], first[:, sorted(idx)]), part
+    # each limb is one recorded window's: it equals a window the library holds, frame for frame
+    rng = np.random.default_rng(3)
+    lib.sample_window(rng, 16, "train")  # the first window's draws
+    legs_window = None
+    for part in BODY_PARTS:
+        rng.random()
+        other, other_transl = lib.sample_window(rng, 16, "train")
+        idx = sorted(parts[part])
+        assert np.array_equal(pose[:, idx], other[:, idx])
+        if part == "legs":
+            legs_window = other_transl
+    assert np.array_equal(transl[:, 1], legs_window[:, 1])
+    with pytest.raises(ValueError, match="part must be one of"):
+        body_part_joints(lib.joint_names, "tail")
 
 
 # -- coverage flags --------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from training.synthetic.motion import amass_motion_source
 
 
 def _config(args: argparse.Namespace) -> SyntheticConfig:
-    cfg = SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, num_betas=args.num_betas, motion_split=args.motion_split)
+    cfg = SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, num_betas=args.num_betas, motion_split=args.motion_split,
+                          part_mix=args.part_mix)
     if args.no_video_backgrounds:
         cfg.use_video_backgrounds = False
     return cfg
@@ -138,6 +139,8 @@ def main(argv=None) -> int:
     p.add_argument("--crop", type=int, default=224, help="crop size in pixels (224 paper, 128 lite)")
     p.add_argument("--seq-len", type=int, default=16, help="frames per clip")
     p.add_argument("--num-betas", type=int, default=10, choices=range(1, 17), metavar="{1..16}")
+    p.add_argument("--part-mix", type=float, default=0.0, metavar="P",
+                   help="library clips: probability that the legs, and each arm, move as in another window (0–1; default 0)")
     p.add_argument("--motion-split", default="train", choices=["train", "val", "test"],
                    help="which subjects of the motion library the people move like (test: the held-out benchmark's)")
     p.add_argument("--no-video-backgrounds", action="store_true", help="procedural backgrounds only")
@@ -152,6 +155,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.blazepose_embedding and not args.blazepose:
         p.error("--blazepose-embedding needs --blazepose")
+    if not 0.0 <= args.part_mix <= 1.0:
+        p.error(f"--part-mix is a probability (0–1), got {args.part_mix}")
     if args.benchmark:
         args.clips = args.clips or 12
         benchmark(args)

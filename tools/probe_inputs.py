@@ -8,7 +8,8 @@ The lite default's V-CNN is BlazePose, frozen (issue 18); what the model can kno
 BlazePose's outputs carry. This tool measures that without the model around them: a small MLP (2 × 512,
 dropout 0.2, inputs standardised) learns, frame by frame, the body's 14 LSP joints (mid-hips centred,
 camera axes) from one input set, on the frames of ``DATA/synthetic`` where BlazePose found the person;
-it is scored on ``DATA/synthetic_heldout`` (the motion library's test subjects, never trained on). Input
+it is scored on ``DATA/synthetic_heldout`` (the motion library's test subjects, never trained on; another folder
+with ``--heldout-dir``). Input
 sets, each adding to the one before:
 
 * ``landmarks``: the V-stream's own input (``training.blazepose_input``: 33 image landmarks with visibility
@@ -214,6 +215,9 @@ def main(argv=None) -> int:
                    help="also a learning curve: each input set probed on the first N training clips, for each N "
                         "(a table and learning_curve.png)")
     p.add_argument("--heldout-clips", type=int, default=32)
+    p.add_argument("--heldout-dir", default="synthetic_heldout",
+                   help="the folder under --data-root the probes are scored on (default: synthetic_heldout, the library's "
+                        "test subjects; e.g. clips of the training subjects, to tell new poses from new clips)")
     p.add_argument("--steps", type=int, default=3000, help="probe training steps, batch 256 (default: 3000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sets", nargs="+", choices=list(INPUT_SETS), help="input sets to probe (default: every one the shards carry)")
@@ -221,12 +225,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="docs/probe_inputs")
     args = p.parse_args(argv)
     root = Path(args.data_root)
-    for sub in (*args.train_dirs, "synthetic_heldout"):
+    for sub in (*args.train_dirs, args.heldout_dir):
         if not (root / sub / "manifest.json").is_file():
             print(f"error: no shards in {root / sub}; make them first (training/checkpoints/README.md, 'How it was made')", file=sys.stderr)
             return 2
     train = load_frames([root / d for d in args.train_dirs], args.clips, "training clips")
-    test = load_frames(root / "synthetic_heldout", args.heldout_clips, "held-out clips")
+    test = load_frames(root / args.heldout_dir, args.heldout_clips, "held-out clips")
     rows = {"MediaPipe world landmarks, linear map to the joints": linear_world_map(train, test)}
     sets = [s for s in available_sets(train) if s in available_sets(test) and (not args.sets or s in args.sets)]
     for s in sets:
@@ -235,13 +239,14 @@ def main(argv=None) -> int:
     curve = {s: {n: rows[f"per-frame probe: {s}"] if n >= total else probe(subset(train, n), test, s, args.steps, args.seed)
                  for n in args.curve} for s in sets if args.curve}
     for ck in args.checkpoint:
-        rows[f"{Path(ck).name} (the model, whole clips)"] = checkpoint_row(ck, root / "synthetic_heldout", args.heldout_clips, test)
+        rows[f"{Path(ck).name} (the model, whole clips)"] = checkpoint_row(ck, root / args.heldout_dir, args.heldout_clips, test)
 
+    heldout_note = ", the motion library's test subjects" if args.heldout_dir == "synthetic_heldout" else ""
     cmd = "python tools/probe_inputs.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = ["# What BlazePose's outputs tell of the 3D pose", "", f"`{cmd}`", "",
              f"Training frames: {len(train['joints'])} (where BlazePose found the person, {int(train['clip'].max()) + 1} clips of "
              f"{', '.join(d + '/' for d in args.train_dirs)}); "
-             f"held-out frames: {len(test['joints'])} (synthetic_heldout/, the motion library's test subjects). "
+             f"held-out frames: {len(test['joints'])} ({args.heldout_dir}/{heldout_note}). "
              "14 LSP joints, mid-hips centred, mm.", "",
              f"BlazePose's 12 limb landmarks lie {100 * float(test['error2d'].mean()):.1f} % of the person's height from the body's joints "
              f"in the image on the held-out frames ({100 * float(train['error2d'].mean()):.1f} % on the training frames): its own error "

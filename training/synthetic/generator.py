@@ -140,6 +140,10 @@ class SyntheticConfig:
     #: Share of the procedural clips (labelled person) that are keyframed motions (sitting, kneeling,
     #: crouching, lying, crawling, stretching: :mod:`.keyframed`); the rest are :func:`procedural_motion`.
     p_keyframed: float = 0.6
+    #: Library clips: the probability that the legs, and each arm on its own, move as in another window of
+    #: the same split (:meth:`.motion_library.MotionLibrary.sample_window`): pose combinations the few
+    #: training subjects never made. 0 keeps every clip of a seed as it was.
+    part_mix: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -313,7 +317,7 @@ class SyntheticGenerator:
             raise ValueError(f"SyntheticConfig.motion must be 'library' or 'procedural', got {self.cfg.motion!r}")
         from .motion_library import load_motion_library
 
-        return load_motion_library().motion_source(self.cfg.motion_split)
+        return load_motion_library().motion_source(self.cfg.motion_split, part_mix=self.cfg.part_mix)
 
     def _motion(self, rng: np.random.Generator, labelled: bool):
         t = self.cfg.seq_len

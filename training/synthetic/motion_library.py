@@ -32,10 +32,28 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["MOTION_LIBRARY_PATH", "SPLITS", "MotionClip", "MotionLibrary", "load_motion_library", "mirror_motion", "mirror_permutation"]
+__all__ = [
+    "MOTION_LIBRARY_PATH", "SPLITS", "BODY_PARTS", "MotionClip", "MotionLibrary", "load_motion_library", "mirror_motion",
+    "mirror_permutation", "body_part_joints",
+]
 
 MOTION_LIBRARY_PATH = Path(__file__).resolve().parent / "assets" / "cmu_motion.npz"
 SPLITS = ("train", "val", "test")
+#: The limbs :meth:`MotionLibrary.sample_window` can take from other windows (``part_mix``): each one's
+#: joints carry local rotations only, so a limb moved onto another body keeps its own bends.
+BODY_PARTS = ("legs", "left_arm", "right_arm")
+
+
+def body_part_joints(joint_names: tuple[str, ...] | list[str], part: str) -> np.ndarray:
+    """Indices of the joints whose local rotations make ``part`` (one of :data:`BODY_PARTS`)."""
+    limb = {
+        "legs": lambda n: any(k in n for k in ("hip", "knee", "ankle", "foot")),
+        "left_arm": lambda n: n.startswith("left_") and any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand")),
+        "right_arm": lambda n: n.startswith("right_") and any(k in n for k in ("collar", "shoulder", "elbow", "wrist", "hand")),
+    }
+    if part not in limb:
+        raise ValueError(f"part must be one of {BODY_PARTS}, got {part!r}")
+    return np.array([i for i, n in enumerate(joint_names) if limb[part](n)], dtype=int)
 
 
 def mirror_permutation(joint_names: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -130,13 +148,31 @@ class MotionLibrary:
 
     def sample_window(
         self, rng: np.random.Generator, num_frames: int, split: str = "train", fps: Optional[float] = None,
-        p_mirror: float = 0.5,
+        p_mirror: float = 0.5, part_mix: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """A random window → (pose (T, 24, 3) float64, transl (T, 3) float64), T = ``num_frames``.
 
         Clips are drawn in proportion to their length; ``fps`` (default: the library's) resamples by
-        nearest-frame stepping; the window is mirrored with probability ``p_mirror``.
+        nearest-frame stepping; the window is mirrored with probability ``p_mirror``. ``part_mix``: the
+        probability that the window's legs, and each arm on its own, move as in another random window
+        (of the same split): poses the few training subjects never made together — a dancer's arms over
+        a climber's legs — while each limb still moves as a person moved it. The root orientation, the
+        horizontal translation, spine and head stay the first window's; the root's height comes with the legs. With ``part_mix`` 0 no extra draws are made.
         """
+        pose, transl = self._window(rng, num_frames, split, fps, p_mirror)
+        if part_mix > 0:
+            for part in BODY_PARTS:
+                if rng.random() < part_mix:
+                    other, other_transl = self._window(rng, num_frames, split, fps, p_mirror)
+                    idx = body_part_joints(self.joint_names, part)
+                    pose[:, idx] = other[:, idx]
+                    if part == "legs":  # the pelvis rides as high as the legs hold it (a crouch's low, a jump's high)
+                        transl[:, 1] = other_transl[:, 1]
+        return pose, transl
+
+    def _window(
+        self, rng: np.random.Generator, num_frames: int, split: str, fps: Optional[float], p_mirror: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         idx = [i for i in range(len(self)) if self.clip_splits[i] == split]
         if not idx:
             raise ValueError(f"the motion library has no clips in split {split!r}")
@@ -153,13 +189,14 @@ class MotionLibrary:
             pose, transl = mirror_motion(pose, transl, self.joint_names)
         return pose, transl
 
-    def motion_source(self, split: str = "train", p_mirror: float = 0.5, random_yaw: bool = True):
+    def motion_source(self, split: str = "train", p_mirror: float = 0.5, random_yaw: bool = True, part_mix: float = 0.0):
         """A ``motion_source(rng, num_frames, fps) → (pose (T, 72), transl (T, 3))`` for the synthetic
-        generator: windows of ``split``, turned by a random yaw about +y, starting at x = z = 0."""
+        generator: windows of ``split`` (limbs mixed across windows with ``part_mix``, see
+        :meth:`sample_window`), turned by a random yaw about +y, starting at x = z = 0."""
         from scipy.spatial.transform import Rotation
 
         def source(rng: np.random.Generator, num_frames: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
-            pose, transl = self.sample_window(rng, num_frames, split, fps, p_mirror)
+            pose, transl = self.sample_window(rng, num_frames, split, fps, p_mirror, part_mix)
             if random_yaw:
                 turn = Rotation.from_rotvec([0.0, rng.uniform(-np.pi, np.pi), 0.0])
                 pose[:, 0] = (turn * Rotation.from_rotvec(pose[:, 0])).as_rotvec()
