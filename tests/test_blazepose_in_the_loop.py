@@ -274,8 +274,9 @@ def test_eval_baselines_scores_every_row_in_table_1_layout(tmp_path, annotate):
 
     from training.paths import DEFAULT_CHECKPOINT
 
+    crop = 160  # not the tool's --crop default (128): the note must give the shards' own
     write_shards(tmp_path / "heldout", num_clips=2, shard_size=2, seed=6,
-                 config=SyntheticConfig(seq_len=6, crop_size=S), annotate=annotate)
+                 config=SyntheticConfig(seq_len=6, crop_size=crop), annotate=annotate)
     tool = load_tool("eval_baselines")
     assert tool.main(["--shards", str(tmp_path / "heldout"), "--clips", "2", "--iters", "5",
                       "--checkpoint", str(DEFAULT_CHECKPOINT), "--out", str(tmp_path / "out")]) == 0
@@ -288,3 +289,4 @@ def test_eval_baselines_scores_every_row_in_table_1_layout(tmp_path, annotate):
     assert rows["lite_default + body filter"]["accel"] != rows["lite_default"]["accel"]  # the filter changed the body
     md = (tmp_path / "out" / "eval_baselines.md").read_text()
     assert "| method | PA-MPJPE↓ | MPJPE↓ | PVE↓ | Accel↓ |" in md and "| (a) MediaPipe world landmarks | " in md
+    assert f"frames at {crop}²" in md

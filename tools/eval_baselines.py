@@ -122,7 +122,9 @@ def main(argv=None) -> int:
     world_frames = len(cats)
     counts = ", ".join(f"{c} {int((cats == c).sum())}" for c in CATEGORIES)
     seeds = sorted({int(src.manifest["seed"]) for src in sources} if args.shards else {HELDOUT_SEED})
-    note = (f"{len(clips)} held-out clips of {args.seq_len} frames at {args.crop}² (motion library test subjects, seed "
+    # the clips' own crop size (a shard folder's manifest), not --crop, which only sets the clips made here
+    crops = sorted({int(src.manifest["crop_size"]) for src in sources} if args.shards else {args.crop})
+    note = (f"{len(clips)} held-out clips of {args.seq_len} frames at {' / '.join(f'{c}²' for c in crops)} (motion library test subjects, seed "
             f"{', '.join(map(str, seeds))}); frames where BlazePose found the person: {world_frames} ({counts}). Fit: {args.iters} Adam "
             f"steps per start, one body shape per clip, mean landmark residual {1000 * residual.mean():.1f} mm. "
             "Table 1's layout: the same frames and joints; PVE over the mesh (MediaPipe has none), both meshes centred on "
