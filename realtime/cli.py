@@ -96,9 +96,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     log(f"source {cfg.input.source!r} ({pipeline.source.kind}, {'live' if pipeline.source.live else 'every frame'}); Ctrl-C stops")
     try:
         pipeline.run(stats_every=1.0 if cfg.stats else None, log=log)
-    except SourceError as exc:
+    except SourceError as exc:  # what ran before the source failed is kept; the error is the last line
+        if pipeline.stats.frames:
+            print(pipeline.stats.table())
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        print(pipeline.stats.table())
         return 1
     print(pipeline.stats.table())
     if pipeline.source.skipped:

@@ -165,7 +165,7 @@ class VideoFileSource(FrameSource):
             ok, image = self.cap.read()
             if ok and image is not None:
                 break
-            position = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
+            position = self._failed_position(bad)
             if self.frames and position >= self.frames - 1 or bad >= MAX_BAD_FRAMES:
                 if self.index == 0:
                     raise SourceError(f"{self.name}: no frame decodes; check that it is a video file")
@@ -185,6 +185,14 @@ class VideoFileSource(FrameSource):
         if self.live and not self._pace(position_s):  # play at the file's own rate
             return None
         return self._frame(image, position_s)
+
+    def _failed_position(self, bad: int) -> int:
+        """The index of the frame that just failed to decode: OpenCV's, unless it lies outside what the file can hold
+        (a file cut short before its index reports garbage, and seeking there starts the file over), then our own
+        count of the frames read and skipped so far."""
+        ours = self._decoded + bad
+        reported = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
+        return reported if 0 <= reported <= max(self.frames, ours + 1) else ours
 
     def close(self) -> None:
         super().close()

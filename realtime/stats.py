@@ -89,6 +89,11 @@ class PipelineStats:
             parts.append(f"{name} {s['fps']:.1f}/s p50 {s['p50_ms']:.1f} p95 {s['p95_ms']:.1f} ms{drop}")
         return " | ".join(parts)
 
+    @property
+    def frames(self) -> int:
+        """Frames that came out of the pipeline (its end-to-end stage's count)."""
+        return self.stages.get(self.END_TO_END, StageStats()).count
+
     def table(self) -> str:
         rows = [("stage", "items", "dropped", "p50 ms", "p95 ms")]
         for name, s in self.summary().items():
@@ -96,7 +101,7 @@ class PipelineStats:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
         wall = time.monotonic() - self.started
-        frames = self.stages.get(self.END_TO_END, StageStats()).count
+        frames = self.frames
         lines = [fmt(rows[0]), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows[1:])]
         lines.append(f"{frames} frames in {wall:.1f} s: {frames / max(wall, 1e-6):.1f} fps end to end")
         return "\n".join(lines)

@@ -170,6 +170,20 @@ def test_bad_input_fails_with_one_line(argv, message, capsys, tmp_path):
     assert len(err) == 1 and message in err[0]
 
 
+def test_a_source_that_fails_once_running_ends_with_its_error_line(capsys, tmp_path):
+    """A file that opens but whose frames never decode: exit status 1, the one-line error last on stderr, and no
+    empty statistics table (nothing ran)."""
+    from realtime.cli import main
+    from realtime.sources import DEMO_CLIP
+
+    clip = tmp_path / "cut.mp4"
+    clip.write_bytes(DEMO_CLIP.read_bytes()[:5000])
+    assert main(["--source", str(clip), "--no-realtime", "--view", "none"]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines()[-1] == f"dtsvibe-live: error: {clip}: no frame decodes; check that it is a video file"
+    assert "frames in" not in out
+
+
 def test_live_threads_do_not_outlive_a_run():
     before = threading.active_count()
     LivePipeline(CountingSource(5), [Slow(0.0)], capture_policy="block").run()

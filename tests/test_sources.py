@@ -63,6 +63,19 @@ def test_a_truncated_file_plays_what_it_has_then_ends(tmp_path):
     assert [int(round(f.image[5, 5, 0] / 8)) for f in frames[:19]] == list(range(19))
 
 
+def test_a_file_cut_before_its_index_names_each_frame_it_skips_once(tmp_path, caplog):
+    """An MP4 cut short (its header and first bytes only): OpenCV opens it but reports a garbage position after the
+    second failed frame, and seeking there started the file over; the skipped frames are named in order, each once,
+    and the source then fails in one line."""
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(DEMO_CLIP.read_bytes()[:5000])
+    with pytest.raises(SourceError, match="no frame decodes"):
+        with open_source(str(path), realtime=False) as src:
+            _read_all(src)
+    named = [int(line.split("frame ")[1].split()[0]) for line in caplog.text.splitlines() if "does not decode" in line]
+    assert named and named == list(range(len(named)))
+
+
 def test_a_looping_file_starts_again_with_indices_going_on(tmp_path):
     path = _write_mjpeg(tmp_path / "clip.avi", n=10)
     with open_source(str(path), realtime=False, loop=True) as src:
