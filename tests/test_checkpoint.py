@@ -148,6 +148,14 @@ def test_foreign_files_are_one_line_errors(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a DTS-VIBE checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+    # a video passed as a checkpoint, and a checkpoint cut short: which of the two, without PyTorch's own advice
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint file; check the path") as err:
+        load_checkpoint(tmp_path / "clip.mp4")
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "other.pt").read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="damaged or cut short; copy it again"):
+        load_checkpoint(tmp_path / "cut.pt")
 
 
 def test_save_and_load_round_trip_without_training(tmp_path):

@@ -235,8 +235,12 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure: not our file
-        line = (str(exc).splitlines() or [""])[0]
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}{': ' + line if line else ''})") from None
+        # PyTorch's own text is long and, for a file that is no checkpoint, misleading (it suggests weights_only=False)
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"  # what torch.save writes
+        what = ("a PyTorch file that is damaged or cut short; copy it again" if zipped
+                else "not a PyTorch checkpoint file; check the path")
+        raise CheckpointError(f"{path}: not a readable checkpoint: {what} ({type(exc).__name__})") from None
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a DTS-VIBE checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
     problem = _damaged_field(raw)
