@@ -22,6 +22,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from training.paths import OutputPathError, check_writable  # one check for the live app and every tool
+
 from .pipeline import Packet
 from .view.palette import bgr255
 
@@ -32,27 +34,6 @@ RESULT_KEYS = ("theta", "betas", "cam", "joints3d", "joints2d")
 #: camera (metres), the crop square (cx, cy, side; frame pixels) and the 2D joints in frame pixels.
 PLACEMENT_KEYS = ("transl", "square", "joints2d_px")
 HEADER = ("frame", "t_capture", "t_output")
-
-
-class OutputPathError(ValueError):
-    """A place to write results that cannot be made or written to; the message says which and what to do."""
-
-
-def check_writable(folder: str | Path, what: str) -> Path:
-    """Create ``folder`` (and its parents) and write a probe file in it, before anything runs.
-
-    ``what`` names the setting and its value in the message (``--out out/live``). OutputPathError in one line otherwise."""
-    folder = Path(folder)
-    probe = folder / ".dtsvibe-write-test"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise OutputPathError(f"{what}: cannot create or write to the folder {folder} ({reason}); "
-                              "choose a place you can write to") from None
-    return folder
 
 
 class ResultWriter:

@@ -173,6 +173,9 @@ def main() -> int:
     p.add_argument("--out", default="out/bench")
     p.add_argument("--quick", action="store_true", help="shorter runs (for a smoke test of the command)")
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_all", args.out)  # before any work: a path that cannot be written fails now, in one line
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     reps = 10 if args.quick else 30

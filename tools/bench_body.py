@@ -49,6 +49,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     p.add_argument("--out", default="out/bench_body", help="folder for bench_body.md / .json")
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_body", args.out)  # before any work: a path that cannot be written fails now, in one line
     if args.threads:
         torch.set_num_threads(args.threads)
     body = (BodyModel.smpl(args.smpl) if args.smpl else BodyModel.open()).to(args.device)

@@ -93,6 +93,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "dtsvibe" / "crowd")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "detection")
     args = ap.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_detection", args.out)  # before any work: a path that cannot be written fails now, in one line
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

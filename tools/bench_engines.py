@@ -113,6 +113,9 @@ def main() -> int:
                    help="time these built bundles on ONNX Runtime instead, taking turns (e.g. before and after a change)")
     p.add_argument("--out", default="out/bench_engines")
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_engines", args.out)  # before any work: a path that cannot be written fails now, in one line
     if args.threads:
         torch.set_num_threads(args.threads)
     why = tensorrt_unavailable()

@@ -57,6 +57,9 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=40, help="timed repetitions per setting")
     p.add_argument("--out", default=str(ROOT / "docs/flow/flow_benchmark"), help="writes OUT.md and OUT.json")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_flow", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
 
     import torch
 

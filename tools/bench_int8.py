@@ -76,6 +76,9 @@ def main() -> int:
                    help="lite-gates-int8: the lite config with the earlier recipe (SE gates in INT8 too)")
     p.add_argument("--out", default="out/bench_int8")
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_int8", args.out)  # before any work: a path that cannot be written fails now, in one line
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

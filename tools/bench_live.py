@@ -137,6 +137,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = its default)")
     p.add_argument("--out", default="out/bench_live")
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("bench_live", args.out)  # before any work: a path that cannot be written fails now, in one line
     rows, stage_rows = [], []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -89,6 +89,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=100)
     p.add_argument("--out", default="out/blazepose_on_renders")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("blazepose_on_renders", args.out)  # before any work: a path that cannot be written fails now, in one line
     gen = SyntheticGenerator(args.seed, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion_split=args.split))
     body = BodyModel.open()
     annotate = blazepose_annotator()

@@ -61,6 +61,9 @@ def _size(path: Path) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("build_engine", args.out)  # before any work: a path that cannot be written fails now, in one line
     if args.max_persons < 1:
         print("build_engine: error: --max-persons must be ≥ 1", file=sys.stderr)
         return 2

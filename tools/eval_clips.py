@@ -206,6 +206,9 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override a live-config key for the run, e.g. --set tracking.pose_beta=3 (repeatable)")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("eval_clips", args.out)  # before any work: a path that cannot be written fails now, in one line
     videos = args.videos or sorted(MEDIA.glob("*.mp4"))
     if not videos:
         print(f"eval_clips: error: no videos given and none in {MEDIA}", file=sys.stderr)

@@ -28,6 +28,9 @@ def main(argv=None) -> int:
     p.add_argument("--columns", type=int, default=3)
     p.add_argument("--max-index", type=int, default=200)
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("keyframed_sheet", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
     cfg = SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion="procedural", p_procedural=1.0, p_keyframed=1.0,
                           p_occluder=0.0, p_second_person=0.0)
     gen = SyntheticGenerator(args.seed, cfg)

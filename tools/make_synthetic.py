@@ -153,6 +153,10 @@ def main(argv=None) -> int:
                         "a frame; the landmark model then runs on ONNX Runtime) for tools/probe_inputs.py")
     p.add_argument("--benchmark", action="store_true", help="print a throughput table and write nothing")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    if args.out is not None:
+        writable_or_exit("make_synthetic", args.out)  # before any clip is made
     if args.blazepose_embedding and not args.blazepose:
         p.error("--blazepose-embedding needs --blazepose")
     if not 0.0 <= args.part_mix <= 1.0:

@@ -101,6 +101,9 @@ def main(argv=None) -> int:
     p.add_argument("--skip", nargs="*", default=[], help="video=start pairs overriding --start-frame, e.g. taiji.mp4=300")
     p.add_argument("--out", default="out/pck")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("pck_clips", args.out)  # before any work: a path that cannot be written fails now, in one line
 
     import torch
 

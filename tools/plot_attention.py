@@ -73,6 +73,9 @@ def main() -> int:
     p.add_argument("--out", default="out/attention.png")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("plot_attention", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
     try:
         cfg = load_model_config(args.config, ["streams.rgb.pretrained=none", "streams.flow.pretrained=none", *args.overrides])
     except ConfigError as exc:

@@ -224,6 +224,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", action="append", default=[], help="add the network of this checkpoint as a row")
     p.add_argument("--out", default="docs/probe_inputs")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("probe_inputs", args.out)  # before any work: a path that cannot be written fails now, in one line
     root = Path(args.data_root)
     for sub in (*args.train_dirs, args.heldout_dir):
         if not (root / sub / "manifest.json").is_file():

@@ -72,6 +72,9 @@ def main() -> int:
     p.add_argument("--components", type=int, default=3, help="shape components to show at ±2σ (default: 3)")
     p.add_argument("--size", type=int, nargs=2, default=(360, 480), metavar=("W", "H"))
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("render_body", args.out)  # before any work: a path that cannot be written fails now, in one line
 
     body = BodyModel.smpl(args.smpl) if args.smpl else BodyModel.open()
     name = "smpl" if args.smpl else "open_body"

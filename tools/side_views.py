@@ -85,6 +85,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bundle", help="engine bundle folder (default: the embedded checkpoint's)")
     ap.add_argument("--out", type=Path, default=Path("docs/eval_clips/side_views.png"))
     args = ap.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("side_views", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
     videos = args.videos or [MEDIA / f"{name}.mp4" for name in DEFAULT_CLIPS]
     missing = [str(v) for v in videos if not v.is_file()]
     if missing:

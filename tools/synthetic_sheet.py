@@ -112,6 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=3, help="frames shown per sample")
     p.add_argument("--columns", type=int, default=3)
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("synthetic_sheet", args.out, file=True)  # before any work: a path that cannot be written fails now, in one line
     gen = SyntheticGenerator(args.seed, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop))
     rng = np.random.default_rng(args.seed)
     indices = sorted(rng.choice(100000, size=args.samples, replace=False).tolist())

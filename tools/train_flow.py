@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     p.add_argument("--val-clips", type=int, default=d.val_clips)
     p.add_argument("--net", default=None, help="network config as JSON, e.g. '{\"widths\": [12, 20, 32, 48]}'")
     args = p.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("train_flow", args.out)  # before any work: a path that cannot be written fails now, in one line
     if args.real is None:
         real = sorted(glob.glob(str(ROOT.parent / "shared" / "media" / "*.mp4")))
     else:

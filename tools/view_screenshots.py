@@ -56,6 +56,9 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--view", default="both", choices=["both", "overlay", "3d"])
     args = p.parse_args()
+    from training.paths import writable_or_exit
+
+    writable_or_exit("view_screenshots", args.out)  # before any work: a path that cannot be written fails now, in one line
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     found = [Path(args.media) / c for c in CLIPS if (Path(args.media) / c).is_file()]

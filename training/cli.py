@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .config import ConfigError, load_train_config
+from .paths import OutputPathError, check_writable
 
 TRAIN_HELP = "Train DTS-VIBE: the main phase (L3D, L2D, Lsmpl, Ladv + motion discriminator), then the flow-loss refinement."
 EVAL_HELP = "Evaluate checkpoints (PA-MPJPE, MPJPE, PVE, Accel) on VIBE-format test sets and a generated benchmark."
@@ -76,6 +77,8 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
     from .trainer import Trainer, init_distributed, resolve_model_config
 
     try:
+        # before any data is read: a run that cannot save its checkpoints fails now, in one line
+        check_writable(args.out or cfg.output_dir, f"--out {args.out}" if args.out else f"output_dir {cfg.output_dir}")
         model_cfg = resolve_model_config(cfg)
         dist_info = init_distributed(cfg.device)
         # Crops without stored flow: the O-stream's configured provider computes it (training.flow).
@@ -92,7 +95,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.init:
             trainer.init_weights(args.init, args.force_flow_provider)
         summary = trainer.fit(args.max_steps)
-    except (ConfigError, FileNotFoundError, BatchError, CheckpointError) as exc:  # DataMissing is a FileNotFoundError
+    except (ConfigError, FileNotFoundError, BatchError, CheckpointError, OutputPathError) as exc:  # DataMissing is a FileNotFoundError
         return _fail(prog, exc)
     finally:
         _leave_process_group()
@@ -119,6 +122,8 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
     prog = "dtsvibe-eval"
     args = _eval_parser().parse_args(argv)
     try:
+        out = Path(args.out) if args.out else Path(args.checkpoints[0]).parent / "eval"
+        check_writable(out, f"--out {out}" if args.out else f"{out} (the checkpoint's folder; pass --out)")  # before the evaluation
         first = load_checkpoint(args.checkpoints[0])
         data_root = args.data_root or (first.train_config.data_root if first.train_config else "data")
         results, notes = evaluate_checkpoints(
@@ -126,14 +131,13 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
             args.flow_provider, args.force_flow_provider, args.device, log=lambda m: print(f"{prog}: {m}", flush=True),
             per_frame=args.per_frame, untrained=args.untrained, pose_filter=args.pose_filter,
         )
-    except (CheckpointError, ConfigError) as exc:
+    except (CheckpointError, ConfigError, OutputPathError) as exc:
         return _fail(prog, exc)
     if not any(results.values()):
         return _fail(prog, FileNotFoundError(
             f"nothing to evaluate on: put VIBE test db files (3dpw_test_db.pt …) under {data_root} (or pass --data-root), "
             "or use --generated N with training.synthetic installed"))
     print(format_table(results))
-    out = Path(args.out) if args.out else Path(args.checkpoints[0]).parent / "eval"
     extra = {"checkpoints": [str(c) for c in args.checkpoints], "code_version": first.code_version,
              "flow_provider": args.flow_provider or first.flow_provider}
     paths = write_report(results, out, notes, extra)
