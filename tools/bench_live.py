@@ -140,6 +140,11 @@ def main() -> int:
     from training.paths import writable_or_exit
 
     writable_or_exit("bench_live", args.out)  # before any work: a path that cannot be written fails now, in one line
+    for scenario in args.scenarios:
+        parts = scenario.split("-")
+        if not (len(parts) in (2, 3) and parts[0] in ("lite", "paper") and parts[1].isdigit() and int(parts[1]) >= 1
+                and parts[2:] in ([], ["int8"])):
+            p.error(f"--scenarios: {scenario!r} is not <lite|paper>-<people>[-int8] (e.g. lite-1, paper-1-int8)")
     rows, stage_rows = [], []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -72,7 +72,10 @@ def main(argv=None) -> int:
     if args.shards:
         from training.synthetic import SyntheticShardDataset
 
-        sources = [SyntheticShardDataset(folder) for folder in args.shards]
+        try:
+            sources = [SyntheticShardDataset(folder) for folder in args.shards]
+        except (FileNotFoundError, ValueError) as exc:  # no shards there, or not ours: one line
+            p.error(f"--shards: {exc}")
         annotate = None
     else:
         sources = [SyntheticGenerator(HELDOUT_SEED, SyntheticConfig(seq_len=args.seq_len, crop_size=args.crop, motion_split="test"))]

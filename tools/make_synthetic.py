@@ -153,14 +153,18 @@ def main(argv=None) -> int:
                         "a frame; the landmark model then runs on ONNX Runtime) for tools/probe_inputs.py")
     p.add_argument("--benchmark", action="store_true", help="print a throughput table and write nothing")
     args = p.parse_args(argv)
-    from training.paths import writable_or_exit
-
-    if args.out is not None:
-        writable_or_exit("make_synthetic", args.out)  # before any clip is made
     if args.blazepose_embedding and not args.blazepose:
         p.error("--blazepose-embedding needs --blazepose")
     if not 0.0 <= args.part_mix <= 1.0:
         p.error(f"--part-mix is a probability (0–1), got {args.part_mix}")
+    for option, value, least in (("--clips", args.clips, 1), ("--shard-size", args.shard_size, 1), ("--seq-len", args.seq_len, 1),
+                                 ("--crop", args.crop, 32)):
+        if value is not None and value < least:
+            p.error(f"{option} must be at least {least}, got {value}")
+    from training.paths import writable_or_exit
+
+    if args.out is not None:
+        writable_or_exit("make_synthetic", args.out)  # before any clip is made
     if args.benchmark:
         args.clips = args.clips or 12
         benchmark(args)

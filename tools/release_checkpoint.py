@@ -17,6 +17,7 @@ from pathlib import Path
 from engines.defaults import DEFAULT_CHECKPOINT, ship_default_bundle
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, release_checkpoint
 from training.config import ConfigError
+from training.paths import writable_or_exit
 
 
 def main(argv=None) -> int:
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="model_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a model-config setting that has no weights, e.g. landmark_fit.enabled=true (repeatable)")
     args = p.parse_args(argv)
+    writable_or_exit("release_checkpoint", args.out, option="out", file=True)  # before the checkpoint is read
     try:
         out = release_checkpoint(args.checkpoint, args.out, half=not args.fp32, model_overrides=args.model_overrides)
         ckpt = load_checkpoint(out)

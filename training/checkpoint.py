@@ -227,9 +227,8 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (one-line errors for foreign files)."""
-    path = Path(path)
+def _read_raw(path: Path, map_location: Union[str, torch.device] = "cpu") -> dict:
+    """The stored dict of one of our checkpoints; a one-line CheckpointError for a missing, foreign or damaged file."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (train one with dtsvibe-train, or check the path)")
     try:
@@ -243,6 +242,13 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
         raise CheckpointError(f"{path}: not a readable checkpoint: {what} ({type(exc).__name__})") from None
     if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a DTS-VIBE checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
+    return raw
+
+
+def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (one-line errors for foreign files)."""
+    path = Path(path)
+    raw = _read_raw(path, map_location)
     problem = _damaged_field(raw)
     if problem:
         raise CheckpointError(f"{path}: damaged checkpoint: {problem}; use another checkpoint or train a new one")
@@ -418,9 +424,7 @@ def release_checkpoint(src: PathLike, dst: PathLike, half: bool = True, model_ov
     back to the model's float32 on load); it cannot be resumed. ``model_overrides`` (``KEY=VALUE``) change
     the stored model config for settings without weights (e.g. ``landmark_fit.enabled=true``); they are
     recorded as ``model_config_overrides``."""
-    raw = torch.load(Path(src), map_location="cpu", weights_only=True)
-    if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{src}: not a DTS-VIBE checkpoint (no format tag {CHECKPOINT_FORMAT!r})")
+    raw = _read_raw(Path(src))
     out = {k: v for k, v in raw.items() if k not in ("optimizers", "scalers", "rng", "discriminator")}
     if model_overrides:
         data = apply_overrides(_config_yaml(raw["model_config"], Path(src), "model"), model_overrides, source="release")

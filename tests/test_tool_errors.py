@@ -1,5 +1,6 @@
-"""Every command that writes results checks its output path before any work: one line and exit status 2, never a
-traceback at the end of a long run (``training.paths.writable_or_exit``, ``check_writable``)."""
+"""Commands given something they cannot use fail before any work, in one line with exit status 2, never with a
+traceback (at the end of a long run): an output path that cannot be written (``training.paths.writable_or_exit``,
+``check_writable``) and arguments out of range."""
 
 from __future__ import annotations
 
@@ -49,3 +50,31 @@ def test_dtsvibe_train_and_eval_refuse_an_unwritable_out_first(unwritable, capsy
     assert eval_main([str(DEFAULT_CHECKPOINT), "--generated", "1", "--out", str(unwritable)]) == 2  # before evaluating
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(f"--out {unwritable}: cannot create or write" in line for line in err)
+
+
+@pytest.mark.parametrize("tool, argv, message", [
+    ("make_synthetic", ["--out", "{tmp}/s", "--clips", "1", "--seq-len", "0"], "--seq-len must be at least 1, got 0"),
+    ("make_synthetic", ["--out", "{tmp}/s", "--clips", "0"], "--clips must be at least 1, got 0"),
+    ("eval_baselines", ["--shards", "{tmp}/none", "--out", "{tmp}/o"], "--shards: {tmp}/none/manifest.json not found"),
+    ("bench_live", ["--scenarios", "lite-x", "--out", "{tmp}/o"], "'lite-x' is not <lite|paper>-<people>[-int8]"),
+])
+def test_tools_refuse_bad_arguments_in_one_line(tool, argv, message, tmp_path, capsys, monkeypatch):
+    module = load_tool(tool)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    monkeypatch.setattr("sys.argv", [f"{tool}.py", *argv])  # bench_live reads sys.argv
+    with pytest.raises(SystemExit) as exit_:
+        module.main(argv) if tool != "bench_live" else module.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(message.format(tmp=tmp_path)) or message.format(tmp=tmp_path) in err[-1]
+    assert not (tmp_path / "s").exists()  # nothing made before the arguments were found wrong
+
+
+def test_release_checkpoint_names_a_missing_or_foreign_source(tmp_path, capsys):
+    tool = load_tool("release_checkpoint")
+    assert tool.main([str(tmp_path / "missing.pt"), str(tmp_path / "r.pt")]) == 1
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    assert tool.main([str(tmp_path / "clip.mp4"), str(tmp_path / "r.pt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "missing.pt does not exist" in err[0] and "not a PyTorch checkpoint file" in err[1]
+    assert not (tmp_path / "r.pt").exists()
