@@ -28,6 +28,17 @@ from .graph import build_pipeline
 PROG = "dtsvibe-live"
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="default", help="live config: a name under configs/live/ or a YAML path")
@@ -48,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "fp32", "int8"],
                    help="ONNX Runtime: auto runs a bundle's INT8 graphs on a CPU (engine.precision)")
     p.add_argument("--stats", action="store_true", default=None, help="log per-stage fps and p50/p95 latency once a second")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=_positive, help="stop after this many frames")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config keys, e.g. tracking.max_persons=2")
     return p
 

@@ -170,6 +170,17 @@ def test_bad_input_fails_with_one_line(argv, message, capsys, tmp_path):
     assert len(err) == 1 and message in err[0]
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "ten"])
+def test_max_frames_must_be_a_positive_count(value, capsys):
+    """A run of no frames is refused by the parser (it used to run the whole setup and print an empty table)."""
+    from realtime.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--source", "demo", "--max-frames", value])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("dtsvibe-live: error: argument --max-frames: expected")
+
+
 def test_a_source_that_fails_once_running_ends_with_its_error_line(capsys, tmp_path):
     """A file that opens but whose frames never decode: exit status 1, the one-line error last on stderr, and no
     empty statistics table (nothing ran)."""
