@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from training.body import SMPL_PARENTS, BodyModelData
+
+# Mesa's llvmpipe (a GL context: the renders, Open3D's views) and Triton (which torch loads lazily) each bring an
+# LLVM; Triton loaded after a GL context segfaults the process (training/synthetic/render.py). Load it first, so
+# that the tests' order never decides it (test_live's views before test_frames_eval's renders crashed).
+if importlib.util.find_spec("triton") is not None:
+    try:
+        import triton  # noqa: F401
+    except Exception:  # pragma: no cover - a broken triton is not the tests' concern
+        pass
 
 N_JOINTS = 24
 
