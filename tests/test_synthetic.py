@@ -362,6 +362,35 @@ def test_shard_round_trip_equals_on_the_fly(tmp_path, body):
             assert torch.equal(a[k], b[k]), (i, k)
 
 
+def test_a_damaged_shard_is_named_with_its_fix_and_remade(tmp_path, capsys):
+    """A shard cut short (a full disk, a copy stopped half-way): reading one of its clips raises ShardError naming the
+    file and the fix, the other shard still reads, and running make_synthetic again with the same arguments remakes
+    it; dtsvibe-train stops on it in one line."""
+    from tool_loader import load_tool
+
+    from training.cli import train_main
+    from training.synthetic import ShardError
+
+    argv = ["--out", str(tmp_path / "synthetic"), "--clips", "4", "--shard-size", "2", "--crop", "48", "--seq-len", "2"]
+    make = load_tool("make_synthetic")
+    assert make.main(argv) == 0
+    shard = tmp_path / "synthetic" / "shard-00001.tar"
+    whole = shard.read_bytes()
+    shard.write_bytes(whole[: len(whole) // 3])
+    ds = SyntheticShardDataset(tmp_path / "synthetic")
+    assert ds[0]["rgb"].shape[0] == 2
+    with pytest.raises(ShardError, match=r"shard-00001\.tar: clip 3 cannot be read .*run tools/make_synthetic\.py --out"):
+        ds.clip(3)
+    assert make.main(argv) == 0
+    assert shard.read_bytes() == whole and SyntheticShardDataset(tmp_path / "synthetic")[3]["rgb"].shape[0] == 2
+    (tmp_path / "synthetic" / "shard-00000.tar").write_bytes(b"")
+    capsys.readouterr()  # make_synthetic's progress bars
+    assert train_main(["--config", "smoke", "--out", str(tmp_path / "run"), f"data_root={tmp_path}", "datasets_2d=[]",
+                       "datasets_3d=[synthetic]", "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shard-00000.tar: clip 0 cannot be read" in err[0], err
+
+
 def test_make_synthetic_cli(tmp_path):
     from tool_loader import load_tool
 

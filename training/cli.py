@@ -58,7 +58,10 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 
 def _fail(prog: str, exc: BaseException) -> int:
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    msg = lines[0] if lines else type(exc).__name__
+    if len(lines) > 1 and "Original Traceback" in str(exc):  # re-raised from a DataLoader worker: its message is last
+        msg = lines[-1].split(": ", 1)[-1]
     print(f"{prog}: {msg}", file=sys.stderr)
     return 2
 
@@ -67,6 +70,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
     """``dtsvibe-train``: returns the exit status."""
     from .batches import BatchError, provider_flow_fn
     from .checkpoint import CheckpointError
+    from .synthetic.dataset import ShardError
 
     prog = "dtsvibe-train"
     args = _train_parser().parse_intermixed_args(argv)
@@ -95,7 +99,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.init:
             trainer.init_weights(args.init, args.force_flow_provider)
         summary = trainer.fit(args.max_steps)
-    except (ConfigError, FileNotFoundError, BatchError, CheckpointError, OutputPathError) as exc:  # DataMissing is a FileNotFoundError
+    except (ConfigError, FileNotFoundError, BatchError, CheckpointError, OutputPathError, ShardError) as exc:  # DataMissing is a FileNotFoundError
         return _fail(prog, exc)
     finally:
         _leave_process_group()
@@ -118,6 +122,7 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
     """``dtsvibe-eval``: returns the exit status."""
     from .checkpoint import CheckpointError, load_checkpoint
     from .evaluation import evaluate_checkpoints, format_table, write_report
+    from .synthetic.dataset import ShardError
 
     prog = "dtsvibe-eval"
     args = _eval_parser().parse_args(argv)
@@ -131,7 +136,7 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
             args.flow_provider, args.force_flow_provider, args.device, log=lambda m: print(f"{prog}: {m}", flush=True),
             per_frame=args.per_frame, untrained=args.untrained, pose_filter=args.pose_filter,
         )
-    except (CheckpointError, ConfigError, OutputPathError) as exc:
+    except (CheckpointError, ConfigError, OutputPathError, ShardError) as exc:
         return _fail(prog, exc)
     if not any(results.values()):
         return _fail(prog, FileNotFoundError(

@@ -14,6 +14,7 @@ the body: :mod:`.bvh`, :mod:`.retarget`; coverage statistics in :mod:`.motion_co
 from .dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    ShardError,
     SyntheticShardDataset,
     SyntheticVideoDataset,
     clip_to_sample,
@@ -25,5 +26,5 @@ from .motion import ArrayMotionSource, procedural_motion
 __all__ = [
     "SyntheticVideoDataset", "SyntheticShardDataset", "SyntheticGenerator", "SyntheticConfig",
     "KP_SETS", "write_shards", "clip_to_sample", "ArrayMotionSource", "procedural_motion",
-    "IMAGENET_MEAN", "IMAGENET_STD",
+    "IMAGENET_MEAN", "IMAGENET_STD", "ShardError",
 ]

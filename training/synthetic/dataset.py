@@ -37,6 +37,7 @@ import json
 import os
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -52,7 +53,7 @@ from .motion import MotionSource
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "clip_to_sample", "SyntheticVideoDataset", "SyntheticShardDataset",
-    "write_shards", "encode_clip", "decode_clip", "FORMAT", "FORMAT_VERSION",
+    "write_shards", "encode_clip", "decode_clip", "FORMAT", "FORMAT_VERSION", "ShardError",
 ]
 
 #: Arrays that carry BlazePose's outputs (MediaPipe in the loop) start with this.
@@ -253,6 +254,10 @@ def _complete(path: Path, first: int, count: int) -> bool:
     return all(f"{i:08d}.rgb.png" in names and f"{i:08d}.npz" in names for i in range(first, first + count))
 
 
+class ShardError(ValueError):
+    """A shard file that cannot be read (cut short, damaged, or not ours); the message names it and the fix."""
+
+
 class SyntheticShardDataset(Dataset):
     """Clips read back from a folder written by :func:`write_shards` (same dict as the on-the-fly set)."""
 
@@ -285,10 +290,18 @@ class SyntheticShardDataset(Dataset):
     def clip(self, index: int) -> dict[str, Any]:
         if index not in self._shard_of:
             raise IndexError(index)
-        tar = self._tar(self._shard_of[index])
-        png = tar.extractfile(f"{index:08d}.rgb.png").read()
-        npz = tar.extractfile(f"{index:08d}.npz").read()
-        return decode_clip(png, npz)
+        k = self._shard_of[index]
+        try:
+            tar = self._tar(k)
+            png = tar.extractfile(f"{index:08d}.rgb.png").read()
+            npz = tar.extractfile(f"{index:08d}.npz").read()
+            return decode_clip(png, npz)
+        except (tarfile.TarError, OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            self._open.pop(k, None)
+            raise ShardError(
+                f"{self.root / self.manifest['shards'][k]['file']}: clip {index} cannot be read ({type(exc).__name__}: "
+                f"{exc}); run tools/make_synthetic.py --out {self.root} again with the arguments that made it (its "
+                "manifest.json): it remakes shards that are cut short or damaged") from None
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return clip_to_sample(self.clip(index), self.extra_keys)
