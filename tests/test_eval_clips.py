@@ -67,3 +67,24 @@ def test_jitter_counts_consecutive_frames_only_not_jumps_across_a_lost_stretch()
     assert abs(tool.scores({0: track})["jitter_ratio"] - 1) < 1e-9
     track["frame"] = list(range(30))  # the same jump between two consecutive frames is jitter
     assert tool.scores({0: track})["jitter_ratio"] > 1.5
+
+
+def test_a_clip_that_does_not_decode_is_left_out_and_the_others_written(tmp_path, capsys):
+    """One broken clip among several: the others are scored and written, the broken one named (status 1); a missing
+    clip is refused before any clip runs."""
+    import json
+
+    import pytest
+
+    pytest.importorskip("mediapipe", reason="the live app's detector needs mediapipe")
+    from realtime.sources import DEMO_CLIP
+
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(DEMO_CLIP.read_bytes()[:5000])
+    out = tmp_path / "out"
+    assert _tool().main([str(cut), str(DEMO_CLIP), "--max-frames", "3", "--no-sheets", "--out", str(out)]) == 1
+    data = json.loads((out / "eval_clips.json").read_text())
+    assert [r["clip"] for r in data["rows"]] == [DEMO_CLIP.name] and data["left_out"] == ["cut.mp4"]
+    assert "no frame decodes" in capsys.readouterr().err
+    assert _tool().main([str(DEMO_CLIP), str(tmp_path / "none.mp4"), "--no-sheets", "--out", str(tmp_path / "o2")]) == 2
+    assert not (tmp_path / "o2" / "eval_clips.json").exists()

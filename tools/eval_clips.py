@@ -213,19 +213,26 @@ def main(argv=None) -> int:
     if not videos:
         print(f"eval_clips: error: no videos given and none in {MEDIA}", file=sys.stderr)
         return 2
+    missing = [str(v) for v in videos if not Path(v).is_file()]
+    if missing:  # all checked before the first clip runs
+        print(f"eval_clips: error: {', '.join(missing)} does not exist", file=sys.stderr)
+        return 2
+    from realtime.sources import SourceError
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, failed = [], []
     for video in videos:
-        if not video.is_file():
-            print(f"eval_clips: error: {video} does not exist", file=sys.stderr)
-            return 2
         sheet = None if args.no_sheets else out / f"{video.stem}_sheet.jpg"
         try:
             r = {"clip": video.name, **evaluate(video, args.bundle, args.max_frames, sheet, tuple(args.settings), args.config)}
         except ConfigError as exc:  # a --set key or value the live config refuses, or no such --config
             print(f"eval_clips: error: {exc}", file=sys.stderr)
             return 2
+        except SourceError as exc:  # a clip that does not decode: the others are still scored and written
+            print(f"eval_clips: error: {exc}; left out of the table", file=sys.stderr)
+            failed.append(video.name)
+            continue
         rows.append(r)
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"  {video.name}: PCK {fmt(r['pck'])}, face {fmt(r['face'])}, spread {fmt(r['spread_ratio'])} (seen {fmt(r['spread_seen_ratio'])}), jitter {fmt(r['jitter_ratio'])} "
@@ -243,12 +250,14 @@ def main(argv=None) -> int:
             f"\n\n{table}\n\nTargets of the model issue: PCK ≥ 0.9, spread ratio 0.8–1.25, jitter ratio ≤ 0.7 (face: our nose, "
             "eyes and ears from MediaPipe's, in torso lengths; spread, seen joints: over the frames where MediaPipe sees "
             "each joint; no target for either). "
-            "Contact sheets: `<clip>_sheet.jpg` (8 frames of the live overlay).\n")
+            "Contact sheets: `<clip>_sheet.jpg` (8 frames of the live overlay).\n"
+            + (f"\nLeft out (no frame decodes): {', '.join(failed)}.\n" if failed else ""))
     (out / "eval_clips.md").write_text(text)
-    (out / "eval_clips.json").write_text(json.dumps({"bundle": bundle, "max_frames": args.max_frames, "rows": rows}, indent=1))
+    (out / "eval_clips.json").write_text(json.dumps({"bundle": bundle, "max_frames": args.max_frames, "rows": rows,
+                                                     "left_out": failed}, indent=1))
     print(table)
     print(f"wrote {out / 'eval_clips.md'}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -144,6 +144,9 @@ def main(argv=None) -> int:
     ap.add_argument("--blur", type=float, default=0.0, metavar="SIGMA", help="out of focus (pixels)")
     ap.add_argument("--seed", type=int, default=0, help="the noise's seed")
     args = ap.parse_args(argv)
+    from training.paths import writable_or_exit
+
+    writable_or_exit("reframe_clip", args.dst, option="dst", file=True)  # before the clip is read
     camera = Camera(args.mirror, args.roll, args.width, args.gain, args.noise, args.blur, args.seed)
     try:
         n = reframe(args.src, args.dst, tuple(args.keep), args.max_frames, tuple(args.cover) if args.cover else None, camera)
