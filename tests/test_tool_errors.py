@@ -78,3 +78,10 @@ def test_release_checkpoint_names_a_missing_or_foreign_source(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "missing.pt does not exist" in err[0] and "not a PyTorch checkpoint file" in err[1]
     assert not (tmp_path / "r.pt").exists()
+
+
+def test_dtsvibe_eval_of_a_missing_checkpoint_leaves_no_folder_behind(tmp_path, capsys):
+    from training.cli import eval_main
+
+    assert eval_main([str(tmp_path / "runs" / "x" / "best.pt"), "--generated", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "runs").exists()

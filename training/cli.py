@@ -127,9 +127,9 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
     prog = "dtsvibe-eval"
     args = _eval_parser().parse_args(argv)
     try:
+        first = load_checkpoint(args.checkpoints[0])  # (a missing one must not leave an eval/ folder where it is not)
         out = Path(args.out) if args.out else Path(args.checkpoints[0]).parent / "eval"
         check_writable(out, f"--out {out}" if args.out else f"{out} (the checkpoint's folder; pass --out)")  # before the evaluation
-        first = load_checkpoint(args.checkpoints[0])
         data_root = args.data_root or (first.train_config.data_root if first.train_config else "data")
         results, notes = evaluate_checkpoints(
             args.checkpoints, data_root, [d.strip() for d in args.datasets.split(",") if d.strip()], args.generated,
