@@ -66,7 +66,7 @@ def read_window(path: Path | None, frames: int, size: int, start: int) -> tuple[
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="paper", help="model config name or YAML path (default: paper)")
-    p.add_argument("--checkpoint", help="a checkpoint with a 'model' state dict (default: untrained weights)")
+    p.add_argument("--checkpoint", help="a dtsvibe-train checkpoint, drawn with its own config (default: --config, untrained weights)")
     p.add_argument("--video", type=Path, default=DEMO_CLIP, help="video to cut the window from")
     p.add_argument("--start", type=int, default=120, help="first frame of the window")
     p.add_argument("--layer", type=int, default=1, help="encoder layer to draw, 1-based (default: 1)")
@@ -85,10 +85,22 @@ def main() -> int:
         print("plot_attention: temporal_encoder.type is not transformer: a GRU has no attention maps", file=sys.stderr)
         return 2
     torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    if args.checkpoint:
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("model", state))
+    if args.checkpoint:  # its own network and config (a checkpoint of another config cannot take --config's)
+        from training.checkpoint import CheckpointError, model_from_checkpoint
+
+        try:
+            model, _ = model_from_checkpoint(args.checkpoint)
+        except (CheckpointError, ConfigError) as exc:
+            print(f"plot_attention: {exc}", file=sys.stderr)
+            return 2
+        cfg = model.cfg
+        if cfg.streams.rgb.backbone == "blazepose":
+            print(f"plot_attention: {args.checkpoint} reads BlazePose's outputs (streams.rgb.backbone: blazepose), not "
+                  "image crops; this tool draws models on crops (e.g. training/checkpoints/lite_crops.pt, or --config)",
+                  file=sys.stderr)
+            return 2
+    else:
+        model = build_model(cfg).eval()
     t_len = cfg.input.seq_len
     rgb, flow, source = read_window(args.video, t_len, cfg.input.crop_size, args.start)
     keypoints = torch.zeros(1, t_len, 33, 4) if "keypoints" in model.stream_names else None
