@@ -4,6 +4,7 @@ traceback (at the end of a long run): an output path that cannot be written (``t
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -57,13 +58,17 @@ def test_dtsvibe_train_and_eval_refuse_an_unwritable_out_first(unwritable, capsy
     ("make_synthetic", ["--out", "{tmp}/s", "--clips", "0"], "--clips must be at least 1, got 0"),
     ("eval_baselines", ["--shards", "{tmp}/none", "--out", "{tmp}/o"], "--shards: {tmp}/none/manifest.json not found"),
     ("bench_live", ["--scenarios", "lite-x", "--out", "{tmp}/o"], "'lite-x' is not <lite|paper>-<people>[-int8]"),
+    ("bench_model", ["--configs", "lite", "nope", "--out", "{tmp}/o"], "--configs: "),
+    ("bench_engines", ["--configs", "nope", "--out", "{tmp}/o"], "--configs: "),
+    ("train_flow", ["--data", "{tmp}/none", "--out", "{tmp}/o"], "--data {tmp}/none: no shards there"),
 ])
 def test_tools_refuse_bad_arguments_in_one_line(tool, argv, message, tmp_path, capsys, monkeypatch):
     module = load_tool(tool)
     argv = [a.format(tmp=tmp_path) for a in argv]
-    monkeypatch.setattr("sys.argv", [f"{tool}.py", *argv])  # bench_live reads sys.argv
+    monkeypatch.setattr("sys.argv", [f"{tool}.py", *argv])  # the bench tools read sys.argv
+    takes_argv = bool(inspect.signature(module.main).parameters)
     with pytest.raises(SystemExit) as exit_:
-        module.main(argv) if tool != "bench_live" else module.main()
+        module.main(argv) if takes_argv else module.main()
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith(message.format(tmp=tmp_path)) or message.format(tmp=tmp_path) in err[-1]

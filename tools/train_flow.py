@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     from training.paths import writable_or_exit
 
     writable_or_exit("train_flow", args.out)  # before any work: a path that cannot be written fails now, in one line
+    if not (Path(args.data) / "manifest.json").is_file():
+        p.error(f"--data {args.data}: no shards there; make them with tools/make_synthetic.py --out {args.data}")
     if args.real is None:
         real = sorted(glob.glob(str(ROOT.parent / "shared" / "media" / "*.mp4")))
     else:
