@@ -61,6 +61,7 @@ def test_dtsvibe_train_and_eval_refuse_an_unwritable_out_first(unwritable, capsy
     ("bench_model", ["--configs", "lite", "nope", "--out", "{tmp}/o"], "--configs: "),
     ("bench_engines", ["--configs", "nope", "--out", "{tmp}/o"], "--configs: "),
     ("train_flow", ["--data", "{tmp}/none", "--out", "{tmp}/o"], "--data {tmp}/none: no shards there"),
+    ("pck_clips", ["{tmp}/none.mp4", "--out", "{tmp}/o"], "{tmp}/none.mp4: missing, or no first frame decodes"),
 ])
 def test_tools_refuse_bad_arguments_in_one_line(tool, argv, message, tmp_path, capsys, monkeypatch):
     module = load_tool(tool)

@@ -38,6 +38,14 @@ LIMBS = [2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14]
 SHOULDERS, HIPS = (2, 5), (9, 12)
 
 
+def _first_frame_decodes(path: Path) -> bool:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return Path(path).is_file() and cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+
+
 def run_video(path: Path, session: EngineSession, start: int, max_frames: int, alpha: float, overlay: Path | None) -> dict:
     from tools.pseudo_label import spin49_from_mediapipe
 
@@ -115,6 +123,9 @@ def main(argv=None) -> int:
     if not videos:
         print(f"pck_clips: error: no videos given and none in {MEDIA}", file=sys.stderr)
         return 2
+    unreadable = [str(v) for v in videos if not _first_frame_decodes(v)]
+    if unreadable:  # before the checkpoints are exported: a table row of nothing says nothing
+        p.error(f"{', '.join(unreadable)}: missing, or no first frame decodes; pass video files")
     ckpt_path = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     starts = {k: int(v) for k, v in (s.split("=") for s in args.skip)}
     out = Path(args.out)
