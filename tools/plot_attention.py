@@ -81,9 +81,6 @@ def main() -> int:
     except ConfigError as exc:
         print(f"plot_attention: {exc}", file=sys.stderr)
         return 2
-    if cfg.temporal_encoder.type != "transformer":
-        print("plot_attention: temporal_encoder.type is not transformer: a GRU has no attention maps", file=sys.stderr)
-        return 2
     torch.manual_seed(0)
     if args.checkpoint:  # its own network and config (a checkpoint of another config cannot take --config's)
         from training.checkpoint import CheckpointError, model_from_checkpoint
@@ -101,6 +98,9 @@ def main() -> int:
             return 2
     else:
         model = build_model(cfg).eval()
+    if cfg.temporal_encoder.type != "transformer":
+        print("plot_attention: temporal_encoder.type is not transformer: a GRU has no attention maps", file=sys.stderr)
+        return 2
     t_len = cfg.input.seq_len
     rgb, flow, source = read_window(args.video, t_len, cfg.input.crop_size, args.start)
     keypoints = torch.zeros(1, t_len, 33, 4) if "keypoints" in model.stream_names else None
