@@ -83,7 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .sources import SourceError
 
-    from .recording import OutputPathError, check_writable
+    from .recording import OutputPathError, check_writable, set_aside_previous_run
 
     try:
         cfg = load_live_config(args.config, _overrides(args))
@@ -98,6 +98,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 check_publish(cfg.publish)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        if cfg.out_dir and (moved := set_aside_previous_run(cfg.out_dir)) is not None:
+            log(f"--out {cfg.out_dir} held a previous run's results: moved to {moved}")
         if cfg.view.kiosk:
             return _kiosk(cfg, args.max_frames, log)
         pipeline, _ = build_pipeline(cfg, args.max_frames, log)

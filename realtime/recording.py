@@ -8,7 +8,8 @@ camera, the crop ``square``, ``joints2d_px`` — and, with ``vertices=True``, ``
 ``index.jsonl`` gets one line per frame: its index, timestamps, the tracks in it and their boxes
 (``x0, y0, x1, y1`` frame pixels, the tracker's smoothed box). Both files are
 appended and flushed every frame, so a run killed mid-way leaves every frame written so far readable;
-:func:`read_track` skips a torn last record.
+:func:`read_track` skips a torn last record. A new ``dtsvibe-live`` run first moves a previous run's files out of the
+way (:func:`set_aside_previous_run`: ``previous/<time stamp>/``).
 
 ``VideoRecorder(path, fps)`` writes the input frames with each track's box, id and 2D joints drawn.
 """
@@ -16,6 +17,7 @@ appended and flushed every frame, so a run killed mid-way leaves every frame wri
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -27,13 +29,39 @@ from training.paths import OutputPathError, check_writable  # one check for the 
 from .pipeline import Packet
 from .view.palette import bgr255
 
-__all__ = ["PLACEMENT_KEYS", "RESULT_KEYS", "OutputPathError", "ResultWriter", "VideoRecorder", "check_writable", "read_track"]
+__all__ = ["PLACEMENT_KEYS", "RESULT_KEYS", "OutputPathError", "ResultWriter", "VideoRecorder", "check_writable", "read_track",
+           "set_aside_previous_run"]
 
 RESULT_KEYS = ("theta", "betas", "cam", "joints3d", "joints2d")
 #: Where the person stands (``realtime.placement``), after the model's outputs: the translation in the frame
 #: camera (metres), the crop square (cx, cy, side; frame pixels) and the 2D joints in frame pixels.
 PLACEMENT_KEYS = ("transl", "square", "joints2d_px")
 HEADER = ("frame", "t_capture", "t_output")
+
+
+#: What one run writes into its ``--out`` folder (``record.mp4``: ``--record`` without a path).
+RUN_FILES = ("index.jsonl", "layout.json", "track_*.bin", "record.mp4")
+
+
+def set_aside_previous_run(out_dir: str | Path) -> Optional[Path]:
+    """Before a new run writes into ``out_dir``: move a previous run's files (:data:`RUN_FILES`) into
+    ``out_dir/previous/<time stamp>/`` and return that folder (None when there were none). The files are appended to
+    while a run lasts (a kiosk's restarts continue one run); two runs' records must not mix — a reader could not tell
+    them apart, and a different layout would make the earlier records unreadable — nor may a new run delete them."""
+    folder = Path(out_dir)
+    found = sorted({p for pattern in RUN_FILES for p in folder.glob(pattern) if p.is_file()})
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(p.stat().st_mtime for p in found)))
+    target = folder / "previous" / stamp
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / "previous" / f"{stamp}-{n}"
+    target.mkdir(parents=True)
+    for p in found:
+        p.rename(target / p.name)
+    return target
 
 
 class ResultWriter:

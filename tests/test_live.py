@@ -153,6 +153,26 @@ def test_a_torn_last_record_is_ignored(live_run, tmp_path):
     assert all(np.array_equal(whole[k], again[k]) for k in whole)
 
 
+def test_a_second_run_into_the_same_out_keeps_the_first_apart(live_run, tmp_path, capsys):
+    """The README's command run twice: the second run's results are where the first's were, the first's moved to
+    previous/<time stamp>/ whole and readable — neither lost nor mixed into the new files."""
+    import shutil
+
+    from realtime.cli import main
+
+    rc, first = live_run
+    assert rc == 0
+    out = tmp_path / "res"
+    shutil.copytree(first, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["--source", "demo", "--no-realtime", "--max-frames", "5", "--view", "none", "--out", str(out)]) == 0
+    (kept,) = (out / "previous").iterdir()
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
+    assert [json.loads(x)["frame"] for x in (out / "index.jsonl").read_text().splitlines()] == list(range(5))
+    assert read_track(kept, 0)["theta"].shape[0] >= 20 and read_track(out, 0)["theta"].shape[0] <= 5
+    assert f"moved to {kept}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--source", "/nonexistent/clip.mp4"], "does not exist"),
     (["--source", "demo", "tracking.max_persns=2"], "unknown key"),
