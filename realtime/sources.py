@@ -54,6 +54,10 @@ class Frame:
     position_s: Optional[float] = None  # position in a file (seconds), when known
 
 
+#: Undecodable frames named one by one in the log; later ones are only counted (``FrameSource.skipped``).
+LISTED_SKIPS = 5
+
+
 class FrameSource:
     """Base class: :meth:`read` frames until ``None``; :meth:`stop` (any thread) ends blocking waits."""
 
@@ -71,6 +75,15 @@ class FrameSource:
 
     def read(self) -> Optional[Frame]:
         raise NotImplementedError
+
+    def _skip(self, what: str) -> None:
+        """Count an undecodable frame; name the first :data:`LISTED_SKIPS`, then say once that the rest are only
+        counted (a file whose every frame is broken would otherwise print a line per frame before its error)."""
+        self.skipped += 1
+        if self.skipped <= LISTED_SKIPS:
+            logger.warning("%s: %s does not decode; skipped", self.name, what)
+        if self.skipped == LISTED_SKIPS:
+            logger.warning("%s: further frames that do not decode are skipped and counted, not listed", self.name)
 
     def stop(self) -> None:
         self._stop.set()
@@ -175,8 +188,7 @@ class VideoFileSource(FrameSource):
                     continue
                 return None
             bad += 1
-            self.skipped += 1
-            logger.warning("%s: frame %d does not decode; skipped", self.name, position)
+            self._skip(f"frame {position}")
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, position + 1)
         else:
             return None
@@ -215,8 +227,7 @@ class ImageFolderSource(FrameSource):
             self._next += 1
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
-                self.skipped += 1
-                logger.warning("%s: %s does not decode; skipped", self.name, path.name)
+                self._skip(path.name)
                 continue
             position_s = (self._next - 1) / self.fps
             if self.live and not self._pace(position_s):
