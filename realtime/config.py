@@ -128,6 +128,14 @@ class ViewConfig(StrictModel):
     #: An MP4 of what the window shows (with ``view: none``, the input with the tracks drawn).
     record: Optional[str] = None
 
+    @field_validator("record")
+    @classmethod
+    def _mp4(cls, value: Optional[str]) -> Optional[str]:
+        # OpenCV's writer picks the container from the name and writes nothing, silently, for one it does not know
+        if value is not None and not value.lower().endswith(".mp4"):
+            raise ValueError(f"view.record: {value!r} is not an .mp4 file name; the recording is MP4 (e.g. --record out/run.mp4)")
+        return value
+
 
 class LiveConfig(StrictModel):
     input: SourceConfig = SourceConfig()

@@ -181,6 +181,7 @@ def test_a_second_run_into_the_same_out_keeps_the_first_apart(live_run, tmp_path
     (["--source", "demo", "--bundle", "{tmp}"], "manifest"),  # a folder that is not a bundle
     (["--source", "demo", "--publish", "http://x"], "unknown scheme"),
     (["--source", "demo", "--view", "both", "view.width=0"], "view.width"),
+    (["--source", "demo", "--record", "{tmp}/run.avi"], "not an .mp4 file name"),  # OpenCV wrote nothing, silently
 ])
 def test_bad_input_fails_with_one_line(argv, message, capsys, tmp_path):
     from realtime.cli import main
