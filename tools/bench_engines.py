@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tools.bench_report import environment, latencies, report
+from tools.bench_report import check_model_configs, environment, latencies, report
 from engines import EngineSession
 from engines.build.onnx_export import example_inputs, export_bundle
 from engines.gpu import tensorrt_unavailable
 from training.checkpoint import save_checkpoint
-from training.config import ConfigError, load_model_config
+from training.config import load_model_config
 from training.model import build_model
 
 OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
@@ -116,11 +116,7 @@ def main() -> int:
     from training.paths import writable_or_exit
 
     writable_or_exit("bench_engines", args.out)  # before any work: a path that cannot be written fails now, in one line
-    for config in args.configs:  # every config named resolves before the first is measured
-        try:
-            load_model_config(config, OFFLINE)
-        except ConfigError as exc:
-            p.error(f"--configs: {exc}")
+    check_model_configs(p, args.configs, OFFLINE)  # every config named resolves before the first is measured
     if args.threads:
         torch.set_num_threads(args.threads)
     why = tensorrt_unavailable()

@@ -26,8 +26,8 @@ from typing import Callable
 
 import torch
 
-from tools.bench_report import environment, latencies, report
-from training.config import ConfigError, load_model_config
+from tools.bench_report import check_model_configs, environment, latencies, report
+from training.config import load_model_config
 from training.model import build_model
 
 OFFLINE = ["streams.rgb.pretrained=none", "streams.flow.pretrained=none"]
@@ -93,11 +93,7 @@ def main() -> int:
     from training.paths import writable_or_exit
 
     writable_or_exit("bench_model", args.out)  # before any work: a path that cannot be written fails now, in one line
-    for config in args.configs:  # every config named resolves before the first is measured
-        try:
-            load_model_config(config, OFFLINE)
-        except ConfigError as exc:
-            p.error(f"--configs: {exc}")
+    check_model_configs(p, args.configs, OFFLINE)  # every config named resolves before the first is measured
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

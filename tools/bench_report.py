@@ -41,3 +41,15 @@ def latencies(fn: Callable[[], object], repeats: int, warmup: int = 2) -> tuple[
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
     return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def check_model_configs(parser, names: Sequence[str], overrides: Sequence[str] = ()) -> None:
+    """Every model config named on a benchmark's command line resolves before the first is measured; else the
+    parser's one-line error (``--configs: …``)."""
+    from training.config import ConfigError, load_model_config
+
+    for name in names:
+        try:
+            load_model_config(name, list(overrides))
+        except ConfigError as exc:
+            parser.error(f"--configs: {exc}")
