@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from realtime.detection import runtime as rt
+from training.blazepose_input import world_in_image_axes
 from realtime.detection.runtime import (
     CPU_LANDMARK_RUNTIME,
     DetectionSetupError,
@@ -109,7 +110,8 @@ def test_embedding_copy_outputs_the_layer_the_heads_read(tool, models, tmp_path)
     assert head.input[0] == rt.EMBEDDING_TENSOR
     w, bias = consts[head.input[1]], consts[head.input[2]]  # (117, 288, 2, 2), (117,)
     world = w.reshape(len(w), -1) @ b.embedding.astype(np.float64) + bias
-    np.testing.assert_allclose(world.reshape(39, 3)[:33], b.world, atol=1e-4)
+    # the head gives them in the region's axes; Landmarks.world turns them into the image's, as MediaPipe does
+    np.testing.assert_allclose(world_in_image_axes(world.reshape(39, 3)[:33], b.roi.angle), b.world, atol=1e-4)
     with pytest.raises(DetectionSetupError, match="missing"):
         rt.landmark_onnx_with_embedding(tmp_path / "x.onnx", source=tmp_path / "absent.onnx")
 

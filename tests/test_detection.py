@@ -400,3 +400,33 @@ def test_side_by_side_runs_alone_without_a_clone():
     assert pool.workers == 1 and pool.map(lambda m, x: (m, x), [1, 2, 3]) == [("model", 1), ("model", 2), ("model", 3)]
     with pytest.raises(ValueError, match="workers"):
         SideBySide("model", None, workers=0)
+
+
+def test_world_landmarks_turn_with_the_image_as_mediapipe_gives_them():
+    """A person turned a quarter turn in the image is the same body in turned image axes: the world landmarks
+    (``Landmarks.world``, in the image's axes like MediaPipe's ``pose_world_landmarks``) turn with it. Until
+    2026-11-29 they stayed in the turned region's axes, the same numbers upright or lying."""
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from realtime.detection import DetectionSetupError, LandmarkEstimator, PersonDetector
+    from realtime.sources import DEMO_CLIP
+
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, DEMO_CLIP
+    try:
+        det, est = PersonDetector(), LandmarkEstimator()
+    except DetectionSetupError as exc:
+        pytest.skip(str(exc))
+    upright = est.estimate(frame, det.detect(frame)[0])
+    # the frame turned a quarter turn clockwise on screen: pixel (x, y) goes to (h − y, x); the region with it
+    h = frame.shape[0]
+    turned_frame = cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE)
+    r = upright.roi
+    turned_roi = Roi(h - r.cy, r.cx, r.size, r.angle + np.pi / 2)
+    turned = est.estimate(turned_frame, turned_roi)
+    np.testing.assert_allclose(turned.xy, np.stack([h - upright.xy[:, 1], upright.xy[:, 0]], 1), atol=0.02 * r.size)
+    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # (x, y, z) → (−y, x, z)
+    np.testing.assert_allclose(turned.world, upright.world @ quarter.T, atol=0.03)
+    assert np.abs(turned.world - upright.world).max() > 0.2  # not the same numbers: they turned

@@ -362,6 +362,28 @@ def test_shard_round_trip_equals_on_the_fly(tmp_path, body):
             assert torch.equal(a[k], b[k]), (i, k)
 
 
+def test_world_landmarks_of_older_shards_are_turned_into_the_image_axes_on_reading(gen):
+    """Clips written before 2026-11-29 hold BlazePose's world landmarks in its turned region's axes; reading turns
+    them by the region's angle (``mp_roi``), as the live app's landmarks now are. Clips written since say so and
+    come back as written."""
+    import io
+
+    from training.synthetic.dataset import WORLD_AXES_KEY, decode_clip, encode_clip
+
+    clip = dict(gen.clip(0))
+    rng = np.random.default_rng(0)
+    clip["mp_world"] = rng.normal(size=(T, 33, 3)).astype(np.float32)
+    clip["mp_roi"] = np.zeros((T, 4), np.float32)
+    clip["mp_roi"][:, 3] = np.pi / 2  # a quarter turn: (x, y) → (−y, x)
+    png, npz = encode_clip(clip)
+    np.testing.assert_array_equal(decode_clip(png, npz)["mp_world"], clip["mp_world"])
+    z = np.load(io.BytesIO(npz))
+    old = io.BytesIO()
+    np.savez_compressed(old, **{k: z[k] for k in z.files if k != WORLD_AXES_KEY})  # as written before
+    w = decode_clip(png, old.getvalue())["mp_world"]
+    np.testing.assert_allclose(w, np.stack([-clip["mp_world"][..., 1], clip["mp_world"][..., 0], clip["mp_world"][..., 2]], -1), atol=1e-6)
+
+
 def test_a_damaged_shard_is_named_with_its_fix_and_remade(tmp_path, capsys):
     """A shard cut short (a full disk, a copy stopped half-way): reading one of its clips raises ShardError naming the
     file and the fix, the other shard still reads, and running make_synthetic again with the same arguments remakes

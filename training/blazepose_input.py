@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHANNELS", "IDENTITY", "NUM_LANDMARKS", "crop_landmarks", "frame_features", "shard_features"]
+__all__ = ["CHANNELS", "IDENTITY", "NUM_LANDMARKS", "crop_landmarks", "frame_features", "shard_features", "world_in_image_axes"]
 
 NUM_LANDMARKS = 33
 CHANNELS = ("x", "y", "z", "visibility", "presence", "world_x", "world_y", "world_z", "score")
@@ -48,6 +48,19 @@ def crop_landmarks(xy: np.ndarray, z: np.ndarray, matrix: np.ndarray, crop_size:
     norm = px / crop_size * 2.0 - 1.0
     depth = np.asarray(z, np.float64) * m[0, 0] * 2.0 / crop_size
     return np.concatenate([norm, depth[..., None]], -1).astype(np.float32)
+
+
+def world_in_image_axes(world: np.ndarray, angle: np.ndarray | float) -> np.ndarray:
+    """BlazePose's world landmarks as its network gives them — in the axes of the upright region it was shown,
+    ``world (…, 33, 3)`` — turned into the image's axes by the region's rotation ``angle (…)`` (radians,
+    :class:`realtime.detection.blazepose.Roi`'s convention), as MediaPipe's own pose solution does
+    (``WorldLandmarkProjectionCalculator``: x, y rotated, z kept). For a person whose region is turned — bent over,
+    lying, a tilted camera — the network's raw world landmarks lie turned by that angle against the image."""
+    world = np.asarray(world)
+    a = np.asarray(angle, np.float64)[..., None]
+    c, s = np.cos(a), np.sin(a)
+    x, y = world[..., 0].astype(np.float64), world[..., 1].astype(np.float64)
+    return np.stack([c * x - s * y, s * x + c * y, world[..., 2]], -1).astype(world.dtype)
 
 
 def frame_features(

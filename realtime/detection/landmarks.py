@@ -9,6 +9,8 @@ from typing import Optional, Sequence, Union
 import cv2
 import numpy as np
 
+from training.blazepose_input import world_in_image_axes
+
 from .blazepose import LANDMARK_INPUT, LANDMARK_VALUES, NUM_RAW_LANDMARKS, Roi, roi_from_alignment, roi_from_box, sigmoid
 from .runtime import EMBEDDING_SIZE, LANDMARK_MODEL, OnnxModel, TFLiteModel, choose_landmark_runtime, mediapipe_model
 
@@ -28,8 +30,9 @@ class Landmarks:
         score: the model's pose-presence score 0‥1. roi: the region the model saw.
         aux_xy: ``(2, 2)`` the auxiliary alignment points (mid-hip, body-size point) that give the
         next frame's region (:meth:`next_roi`).
-        world: ``(33, 3)`` the model's world landmarks: metres, origin between the hips, axes of the
-        region (x right, y down, z away from the camera, as MediaPipe's ``pose_world_landmarks``).
+        world: ``(33, 3)`` the model's world landmarks: metres, origin between the hips, in the image's axes
+        (x right, y down, z away from the camera): the network's output turned by the region's ``roi.angle``, as
+        MediaPipe's ``pose_world_landmarks`` are (until 2026-11-29 they were left in the turned region's axes).
         heatmaps: ``(64, 64, 39)`` the model's landmark heatmaps, in the region's input square (the 256²
         crop, 4 px a cell), 33 body + 6 auxiliary. segmentation: ``(256, 256)`` the person mask logits,
         in the same input square. embedding: ``(1152,)`` the network's last feature map, only from the ONNX
@@ -122,11 +125,18 @@ class LandmarkEstimator:
             score=score,
             roi=roi,
             aux_xy=xy[NUM_LANDMARKS : NUM_LANDMARKS + 2].astype(np.float32),
-            world=_reshaped(by_size.get(NUM_RAW_LANDMARKS * 3), (NUM_RAW_LANDMARKS, 3), NUM_LANDMARKS),
+            world=_world(by_size.get(NUM_RAW_LANDMARKS * 3), roi),
             heatmaps=_reshaped(by_size.get(HEATMAP_SIZE**2 * NUM_RAW_LANDMARKS), (HEATMAP_SIZE, HEATMAP_SIZE, NUM_RAW_LANDMARKS)),
             segmentation=_reshaped(by_size.get(side * side), (side, side)),
             embedding=_reshaped(by_size.get(EMBEDDING_SIZE), (EMBEDDING_SIZE,)),
         )
+
+
+def _world(array: Optional[np.ndarray], roi: Roi) -> Optional[np.ndarray]:
+    """The 33 world landmarks in the image's axes (``training.blazepose_input.world_in_image_axes``: the network
+    gives them in its turned region's axes), or None when the model lacks that output."""
+    world = _reshaped(array, (NUM_RAW_LANDMARKS, 3), NUM_LANDMARKS)
+    return None if world is None else world_in_image_axes(world, roi.angle)
 
 
 def _reshaped(array: Optional[np.ndarray], shape: tuple[int, ...], rows: Optional[int] = None) -> Optional[np.ndarray]:

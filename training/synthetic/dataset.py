@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..blazepose_input import shard_features
+from ..blazepose_input import shard_features, world_in_image_axes
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from .generator import KP_SETS, SyntheticConfig, SyntheticGenerator
 from .motion import MotionSource
@@ -58,6 +58,8 @@ __all__ = [
 
 #: Arrays that carry BlazePose's outputs (MediaPipe in the loop) start with this.
 MP_PREFIX = "mp_"
+#: Marks clips whose ``mp_world`` is in the image's axes (all written since 2026-11-29; older ones are turned on reading).
+WORLD_AXES_KEY = "world_axes"
 FORMAT = "dtsvibe-synthetic"
 FORMAT_VERSION = 1
 _LABELS = ("pose", "betas", "transl", "cam", "kp3d", "K", "R", "t", "bbox", "crop_K", "crop_proj") + tuple(
@@ -154,6 +156,8 @@ def encode_clip(clip: dict[str, Any]) -> tuple[bytes, bytes]:
     arrays["mask_shape"] = np.array(clip["mask"].shape)
     arrays["meta"] = np.array(json.dumps(clip["meta"]))
     arrays.update({k: v for k, v in clip.items() if k.startswith(MP_PREFIX)})
+    if "mp_world" in clip:
+        arrays[WORLD_AXES_KEY] = np.array("image")
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return png.tobytes(), buf.getvalue()
@@ -168,6 +172,9 @@ def decode_clip(png: bytes, npz: bytes) -> dict[str, Any]:
     out["flow"] = z["flow"]
     out["meta"] = json.loads(str(z["meta"]))
     out.update({k: z[k] for k in z.files if k.startswith(MP_PREFIX)})
+    if "mp_world" in out and "mp_roi" in out and WORLD_AXES_KEY not in z.files:
+        # written before 2026-11-29: BlazePose's world landmarks in its turned region's axes; into the image's
+        out["mp_world"] = world_in_image_axes(out["mp_world"], np.asarray(out["mp_roi"])[..., 3])
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     out["rgb"] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).reshape(t, s, s, 3)
     return out
