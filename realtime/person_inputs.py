@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features
+from training.blazepose_input import CHANNELS, NUM_LANDMARKS, crop_landmarks, frame_features, world_in_region_axes
 from training.landmark_smoothing import LandmarkSmoother
 from training.preprocessing import IMAGENET_MEAN, IMAGENET_STD, cut_crop, imagenet_normalise
 
@@ -96,7 +96,9 @@ class PersonInputs:
             cx, cy, side = crop_box(person.track.box, self.scale)
             crop, m = cut_crop(rgb_frame, (cx, cy, side), s)
             lm = person.landmarks
-            image, world = np.concatenate([lm.xy, lm.z[:, None]], 1), lm.world
+            # the world landmarks in BlazePose's region's axes, as the V-stream was trained on them (filtered there too)
+            world = None if lm.world is None else world_in_region_axes(lm.world, lm.roi.angle)
+            image = np.concatenate([lm.xy, lm.z[:, None]], 1)
             visibility, presence = lm.visibility, lm.presence
             if self.smoother is not None:
                 image, world = self.smoother.smooth(person.id, image, world, side, time_s)

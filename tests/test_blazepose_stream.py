@@ -222,3 +222,31 @@ def test_truncate_hides_what_is_past_the_frame_edge_and_crops_the_rest_as_live()
     untouched = ModelInputs(rgb=x.clone())
     truncate(untouched, Targets(**{k: v if v is None else v.clone() for k, v in vars(tg).items()}), 0.0, torch.Generator().manual_seed(0))
     torch.testing.assert_close(untouched.rgb, x)
+
+
+def test_the_v_stream_reads_world_landmarks_in_the_region_axes_live_and_in_training():
+    """``Landmarks.world`` is in the image's axes (MediaPipe's); the V-stream reads them turned back into the axes of
+    the region BlazePose saw, as it was trained — live (``PersonInputs``) and from shards (``shard_features``, with
+    the region's angle from ``mp_roi``) alike."""
+    from realtime.detection import PersonPose
+    from realtime.detection.blazepose import Roi
+    from realtime.detection.landmarks import Landmarks
+    from realtime.detection.tracker import Track
+    from realtime.person_inputs import PersonInputs
+    from training.blazepose_input import world_in_image_axes, world_in_region_axes
+
+    rng = np.random.default_rng(3)
+    xy, z, vis, pres, region_world = _landmarks(rng)
+    angle = np.pi / 2  # a person lying: the region turned a quarter turn
+    image_world = world_in_image_axes(region_world, angle)
+    np.testing.assert_allclose(image_world[:, :2], np.stack([-region_world[:, 1], region_world[:, 0]], 1), atol=1e-6)
+    np.testing.assert_allclose(world_in_region_axes(image_world, angle), region_world, atol=1e-6)
+    lm = Landmarks(xy=xy.astype(np.float32), z=z.astype(np.float32), visibility=vis.astype(np.float32),
+                   presence=pres.astype(np.float32), score=0.9, roi=Roi(500, 500, 400, angle),
+                   aux_xy=np.zeros((2, 2), np.float32), world=image_world.astype(np.float32))
+    box = np.array([280, 280, 720, 720], np.float32)
+    live = PersonInputs(128, ("rgb",), rgb_input="blazepose").build(np.zeros((1000, 1000, 3), np.uint8), [PersonPose(Track(0, box, box, 1.0, 0), lm)])
+    np.testing.assert_allclose(live.inputs["rgb"][0, :, 5:8], region_world, atol=1e-5)
+    mp = {"mp_landmarks": np.zeros((1, 33, 5), np.float32), "mp_world": image_world[None].astype(np.float32),
+          "mp_roi": np.array([[0.0, 0.0, 2.0, angle]], np.float32), "mp_score": np.ones(1, np.float32), "mp_found": np.ones(1, bool)}
+    np.testing.assert_allclose(shard_features(mp)[0, :, 5:8], region_world, atol=1e-5)

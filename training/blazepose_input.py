@@ -11,7 +11,8 @@ channel    meaning
 0, 1       x, y: the 33 image landmarks in the model crop's normalised coordinates [-1, 1] (as ``kp2d``)
 2          z: depth relative to the hips, in the same units as x
 3, 4       visibility, presence (0‥1)
-5, 6, 7    the world landmarks: metres, origin between the hips (MediaPipe's ``pose_world_landmarks``)
+5, 6, 7    the world landmarks: metres, origin between the hips, in the axes of BlazePose's region
+           (its network's own output, :func:`world_in_region_axes`)
 8          the pose score (0‥1), the same on every row
 =========  ========================================================================================
 
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CHANNELS", "IDENTITY", "NUM_LANDMARKS", "crop_landmarks", "frame_features", "shard_features", "world_in_image_axes"]
+__all__ = ["CHANNELS", "IDENTITY", "NUM_LANDMARKS", "crop_landmarks", "frame_features", "shard_features", "world_in_image_axes",
+           "world_in_region_axes"]
 
 NUM_LANDMARKS = 33
 CHANNELS = ("x", "y", "z", "visibility", "presence", "world_x", "world_y", "world_z", "score")
@@ -63,10 +65,20 @@ def world_in_image_axes(world: np.ndarray, angle: np.ndarray | float) -> np.ndar
     return np.stack([c * x - s * y, s * x + c * y, world[..., 2]], -1).astype(world.dtype)
 
 
+def world_in_region_axes(world: np.ndarray, angle: np.ndarray | float) -> np.ndarray:
+    """The inverse of :func:`world_in_image_axes`: world landmarks in the image's axes (MediaPipe's, and
+    ``Landmarks.world``) → in the axes of the region BlazePose was shown, its network's own output. The V-stream
+    reads them so: a body turned upright with the region, the input the lite default was trained on (on the
+    held-out renders it beats the image's axes — ``training/checkpoints/README.md``, "World landmarks in the image's
+    axes")."""
+    return world_in_image_axes(world, -np.asarray(angle, np.float64))
+
+
 def frame_features(
     xyz: np.ndarray, visibility: np.ndarray, presence: np.ndarray, world: np.ndarray, score: np.ndarray | float
 ) -> np.ndarray:
-    """``xyz (…, 33, 3)`` crop-normalised, ``visibility``/``presence (…, 33)``, ``world (…, 33, 3)`` metres,
+    """``xyz (…, 33, 3)`` crop-normalised, ``visibility``/``presence (…, 33)``, ``world (…, 33, 3)`` metres in the
+    region's axes (:func:`world_in_region_axes`),
     ``score (…)`` → ``(…, 33, 9)`` float32 (see the module table)."""
     xyz = np.asarray(xyz, np.float32)
     lead = xyz.shape[:-2]
@@ -80,9 +92,13 @@ def frame_features(
 
 
 def shard_features(mp: dict[str, np.ndarray]) -> np.ndarray:
-    """A generated clip's BlazePose arrays (``mp_landmarks (T, 33, 5)`` crop-normalised, ``mp_world``,
-    ``mp_score``, ``mp_found``) → ``(T, 33, 9)``, zeros where BlazePose missed the person."""
+    """A generated clip's BlazePose arrays (``mp_landmarks (T, 33, 5)`` crop-normalised, ``mp_world`` in the image's
+    axes, ``mp_roi (T, 4)`` whose last column is the region's angle, ``mp_score``, ``mp_found``) → ``(T, 33, 9)``, zeros
+    where BlazePose missed the person."""
     lm = np.asarray(mp["mp_landmarks"], np.float32)
-    out = frame_features(lm[..., :3], lm[..., 3], lm[..., 4], mp["mp_world"], mp["mp_score"])
+    world = np.asarray(mp["mp_world"], np.float32)
+    if "mp_roi" in mp:
+        world = world_in_region_axes(world, np.asarray(mp["mp_roi"])[..., 3])
+    out = frame_features(lm[..., :3], lm[..., 3], lm[..., 4], world, mp["mp_score"])
     out[~np.asarray(mp["mp_found"], bool)] = 0.0
     return out
