@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from realtime.detection import runtime as rt
-from training.blazepose_input import world_in_image_axes
 from realtime.detection.runtime import (
     CPU_LANDMARK_RUNTIME,
     DetectionSetupError,
@@ -16,6 +15,7 @@ from realtime.detection.runtime import (
     missing_landmark_onnx,
 )
 from tool_loader import load_tool
+from training.blazepose_input import world_in_image_axes
 
 TOLERANCE = 1e-3
 
