@@ -250,3 +250,56 @@ def test_the_v_stream_reads_world_landmarks_in_the_region_axes_live_and_in_train
     mp = {"mp_landmarks": np.zeros((1, 33, 5), np.float32), "mp_world": image_world[None].astype(np.float32),
           "mp_roi": np.array([[0.0, 0.0, 2.0, angle]], np.float32), "mp_score": np.ones(1, np.float32), "mp_found": np.ones(1, bool)}
     np.testing.assert_allclose(shard_features(mp)[0, :, 5:8], region_world, atol=1e-5)
+
+
+def test_roll_turns_the_image_side_of_a_clip_and_its_targets_alike():
+    """``roll``: a camera turned about its axis. The image landmarks, the 2D targets and the flow turn about the crop's
+    centre by one angle per clip; the 3D targets and the body's root orientation turn about the camera's axis by the
+    same angle (the body model posed with the new root gives the turned joints); the world landmarks in the region's
+    axes, depth, confidences and score do not change; a missed frame stays all zeros."""
+    from training.batches import ModelInputs, Targets, roll
+    from training.body import BodyModel
+    from training.body.rotations import axis_angle_to_matrix
+
+    b, t, s = 3, 2, 32
+    x = _standing_landmarks(b, t)
+    x[1, 0] = 0  # a missed frame
+    body = BodyModel.open()
+    pose = torch.randn(b, t, 72) * 0.3
+    with torch.no_grad():
+        joints = body(pose.reshape(-1, 72), torch.zeros(b * t, 10)).joints.reshape(b, t, -1, 3)
+    flow = torch.zeros(b, t, 2, s, s)
+    flow[:, :, 0] = 1.5  # everything moves right by 1.5 px
+    tg = Targets(kp2d=x[..., :12, :2].clone(), kp2d_conf=torch.ones(b, t, 12), kp3d=joints.clone(),
+                 kp3d_conf=torch.ones(b, t, joints.shape[2]), pose=pose.clone(), betas=torch.zeros(b, t, 10),
+                 valid=torch.ones(b, t, dtype=torch.bool), has_kp2d=torch.ones(b, t, dtype=torch.bool),
+                 has_kp3d=torch.ones(b, t, dtype=torch.bool), has_smpl=torch.ones(b, t, dtype=torch.bool))
+    inputs = ModelInputs(rgb=x.clone(), flow=flow.clone())
+    roll(inputs, tg, 1.0, torch.Generator().manual_seed(3))
+    out = inputs.rgb
+    assert torch.all(out[1, 0] == 0)
+    torch.testing.assert_close(out[..., 2:], x[..., 2:])  # depth, confidences, region-axes world, score
+    with torch.no_grad():
+        posed = body(tg.pose.reshape(-1, 72), torch.zeros(b * t, 10)).joints.reshape(b, t, -1, 3)
+    for i in range(b):
+        # the clip's angle, from its first found frame's landmarks
+        f = 1 if i == 1 else 0
+        a0, a1 = x[i, f, 0, :2], out[i, f, 0, :2]
+        angle = torch.atan2(a1[1], a1[0]) - torch.atan2(a0[1], a0[0])
+        c, s_ = torch.cos(angle), torch.sin(angle)
+        r2 = torch.stack([torch.stack([c, -s_]), torch.stack([s_, c])])
+        found = x[i, :, 0, 8] > 0
+        torch.testing.assert_close(out[i][found][..., :2], x[i][found][..., :2] @ r2.T, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(tg.kp2d[i], x[i, :, :12, :2] @ r2.T, atol=1e-5, rtol=1e-5)
+        r3 = torch.eye(3)
+        r3[:2, :2] = r2
+        torch.testing.assert_close(tg.kp3d[i], joints[i] @ r3.T, atol=1e-5, rtol=1e-5)
+        centred = lambda j: j - j[..., :1, :]  # noqa: E731  (about the root joint)
+        torch.testing.assert_close(centred(posed[i]), centred(joints[i]) @ r3.T, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(axis_angle_to_matrix(tg.pose[i, :, 3:].reshape(-1, 3)),
+                                   axis_angle_to_matrix(pose[i, :, 3:].reshape(-1, 3)), atol=1e-5, rtol=1e-5)
+        centre = inputs.flow[i, :, :, s // 2 - 4:s // 2 + 4, s // 2 - 4:s // 2 + 4]  # away from the zero corners
+        torch.testing.assert_close(centre.mean((-1, -2)), (torch.tensor([1.5, 0.0]) @ r2.T).expand(t, 2), atol=1e-4, rtol=1e-4)
+    off = ModelInputs(rgb=x.clone(), flow=flow.clone())
+    roll(off, tg, 0.0, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(off.rgb, x)

@@ -29,6 +29,7 @@ extra per-frame db keys (``flow_features``, ``kp2d_mediapipe33``) through to the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from .preprocessing import normalise_keypoints
 
 __all__ = [
@@ -221,6 +223,43 @@ def recrop(inputs: ModelInputs, targets: Targets, shift: float, scale: float, ge
     moved = torch.cat([x[..., :2] * k[:, None, None, None] + d[:, None, None, :], x[..., 2:3] * k[:, None, None, None]], -1)
     inputs.rgb = torch.cat([torch.where(found, moved, x[..., :3]), x[..., 3:]], -1)
     targets.kp2d = targets.kp2d * k[:, None, None, None] + d[:, None, None, :]
+
+
+def roll(inputs: ModelInputs, targets: Targets, prob: float, generator: Optional[torch.Generator] = None) -> None:
+    """Camera-roll augmentation for the BlazePose V-stream, in place: a share ``prob`` of the clips is seen by a camera
+    turned about its optical axis by an angle drawn from −180°‥180° (a phone on its side, a camera hung upside down —
+    or, to the camera, a person in a handstand). BlazePose turns its region with the person, so its world landmarks in
+    the region's axes (channels 5–7, ``training.blazepose_input.world_in_region_axes``), depth, confidences and score
+    stay as they are; its image landmarks turn about the crop's centre, and so do the flow field (``(B, T, 2, S, S)``
+    pixels: the field moves and each vector turns; the corners that come from outside the crop are zero), the 2D
+    targets, the 3D targets (about the camera's axis) and the body's root orientation."""
+    x = inputs.rgb
+    b = x.shape[0]
+    dev = x.device
+    chosen = torch.rand(b, generator=generator).to(dev) < prob
+    if not bool(chosen.any()):
+        return
+    angle = torch.where(chosen, (torch.rand(b, generator=generator).to(dev) * 2 - 1) * math.pi, torch.zeros(b, device=dev))
+    c, s = torch.cos(angle), torch.sin(angle)
+    r2 = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (B, 2, 2), image axes (y down)
+    turn = lambda pts: torch.einsum("bij,bt...j->bt...i", r2.to(pts.dtype), pts)  # noqa: E731
+    found = x[..., 8:9] > 0
+    inputs.rgb = torch.cat([torch.where(found, turn(x[..., :2]), x[..., :2]), x[..., 2:]], -1)
+    if inputs.flow is not None and inputs.flow.dim() == 5:
+        f = inputs.flow
+        bt = f.shape[0] * f.shape[1]
+        # sampling grid: the output pixel at p reads the input at R⁻¹ p (normalised coordinates, the crop's centre at 0)
+        inv = r2.transpose(1, 2).to(f.dtype)
+        theta = torch.cat([inv, torch.zeros(b, 2, 1, dtype=f.dtype, device=dev)], -1).repeat_interleave(f.shape[1], 0)
+        grid = torch.nn.functional.affine_grid(theta, (bt, 2, *f.shape[-2:]), align_corners=False)
+        moved = torch.nn.functional.grid_sample(f.reshape(bt, 2, *f.shape[-2:]), grid, align_corners=False).reshape(f.shape)
+        inputs.flow = torch.einsum("bij,btjhw->btihw", r2.to(f.dtype), moved)
+    targets.kp2d = turn(targets.kp2d)
+    r3 = torch.zeros(b, 3, 3, dtype=targets.kp3d.dtype, device=dev)
+    r3[:, :2, :2], r3[:, 2, 2] = r2.to(r3.dtype), 1.0
+    targets.kp3d = torch.einsum("bij,btkj->btki", r3, targets.kp3d)
+    root = axis_angle_to_matrix(targets.pose[..., :3])
+    targets.pose = torch.cat([matrix_to_axis_angle(r3[:, None] @ root), targets.pose[..., 3:]], -1)
 
 
 #: BlazePose landmark indices: shoulders and ankles (where a truncation line is placed between).

@@ -45,7 +45,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .batches import FlowFn, ModelInputs, Targets, check_item_keys, loss_targets, model_inputs, recrop, shard, to_device, truncate
+from .batches import FlowFn, ModelInputs, Targets, check_item_keys, loss_targets, model_inputs, recrop, roll, shard, to_device, truncate
 from .body.rotations import matrix_to_rot6d
 from .checkpoint import (
     CheckpointError,
@@ -478,9 +478,10 @@ class Trainer:
     @property
     def recrop_active(self) -> bool:
         """Crop-placement augmentations (BlazePose V-stream, main phase, ``recrop_shift``/``recrop_scale``/
-        ``truncate_prob`` > 0)."""
+        ``truncate_prob``/``roll_prob`` > 0)."""
         return (self.model_cfg.rgb_input == "blazepose" and self.progress.phase == 0
-                and (self.cfg.recrop_shift > 0 or self.cfg.recrop_scale > 0 or self.cfg.truncate_prob > 0))
+                and (self.cfg.recrop_shift > 0 or self.cfg.recrop_scale > 0 or self.cfg.truncate_prob > 0
+                     or self.cfg.roll_prob > 0))
 
     @property
     def flow_loss_active(self) -> bool:
@@ -558,6 +559,7 @@ class Trainer:
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_033 + step * 7919 + self.dist.rank)
             truncate(inputs, targets, self.cfg.truncate_prob, gen)
             recrop(inputs, targets, self.cfg.recrop_shift, self.cfg.recrop_scale, gen)
+            roll(inputs, targets, self.cfg.roll_prob, gen)
         if self.flow_loss_active:
             targets.flow = self._flow_target(batch, inputs, targets.flow)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):

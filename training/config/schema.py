@@ -254,6 +254,9 @@ class TrainConfig(StrictModel):
     #: live tracker crops what stays visible (``training.batches.truncate``: close-ups, people half out of
     #: view); BlazePose V-stream, main phase only. 0 = off.
     truncate_prob: float = Field(0.0, ge=0, le=1)
+    #: Share of clips seen by a camera turned about its axis by −180°‥180° (``training.batches.roll``: a phone on its
+    #: side, an inverted camera, a handstand); BlazePose V-stream, main phase only. 0 = off.
+    roll_prob: float = Field(0.0, ge=0, le=1)
     #: Dropout inside the motion discriminator (VIBE: 0.1); 0 makes runs with different process counts comparable.
     discriminator_dropout: float = Field(0.1, ge=0, lt=1)
     #: ``torch.use_deterministic_algorithms`` (warn-only) so that a seed fixes the run.
