@@ -33,8 +33,9 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    shin whose end lies outside the frame hangs straight down the image (``UNSEEN_DOWN``), and so do both legs where the
    shoulders are seen and no knee or ankle is (a desk in front: ``LOWER_LEGS``). Last,
    the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
-   shoulders, and the head nods so that the nose sits as far under the ears as BlazePose's (``FACE``; the network,
-   trained on renders, holds real people's heads lower than they do).
+   shoulders; the head turns about the view axis until its ears' line lies as BlazePose's, and nods until its nose
+   sits where BlazePose's does from the ears, in the image (``FACE``; the network, trained on renders, holds real
+   people's heads lower than they do; nothing here assumes the image's up is the person's: a camera on its side).
 
 Then the body is posed again and the camera re-fitted once more. Everything is batched tensor algebra
 (it runs inside the exported ``temporal_step`` graph, and gradients pass).
@@ -85,16 +86,20 @@ TORSO_PASSES = 2
 #: BlazePose's ears' mid-point sits from its shoulders' mid-point: (neck joint, head joint, SMPL shoulders,
 #: BlazePose shoulders, BlazePose ears).
 HEAD = (12, 15, (16, 17), (11, 12), (7, 8))
-#: The nod, last: the head joint turns about the ears' line so that the nose sits as far under the ears, in the
-#: image, as BlazePose's does. The body's points: ``spin49`` nose, right ear, left ear; BlazePose's: the same.
+#: The face, last: the head joint turns about the view axis so that its ears' line lies as BlazePose's, then about
+#: that line (the nod) so that the nose sits, in the image, where BlazePose's does from its ears. The body's points:
+#: ``spin49`` nose, right ear, left ear; BlazePose's: the same.
 FACE = ((0, 17, 18), (0, 8, 7))
-#: BlazePose puts its nose this much lower under its ears (metres, in the image) than the body's own nose and ear
-#: points sit: measured on the held-out renders against the true bodies (median 1.2 cm for frontal faces, 2–4 cm
-#: turned further; one-off check, 2026-11-27).
+#: BlazePose puts its nose this much lower under its ears (metres, down the face in the image) than the body's own
+#: nose and ear points sit: measured on the held-out renders against the true bodies (median 1.2 cm for frontal
+#: faces, 2–4 cm turned further; one-off check, 2026-11-27).
 NOSE_DROP = 0.015
-#: The nod fades out as the face turns sideways: full from this share of the ears' distance seen in the image,
-#: none at the lower bound (a profile, where the nose's height under the ears is read least well).
+#: The face's turns fade out as it turns sideways: full from this share of the ears' distance seen in the image,
+#: none at the lower bound (a profile, where the ears' line and the nose's place are read least well).
 FRONTAL_FROM, FRONTAL_FULL = 0.3, 0.7
+#: The nods the head may take, radians: half-degree steps up to 70° either way (a wild landmark never stands the
+#: face on end).
+NOD_ANGLES = torch.deg2rad(torch.arange(-140, 141) * 0.5)
 #: The world landmarks' channels in BlazePose's features (``training.blazepose_input``): metres, hip-centred,
 #: on the camera's axes, z away from the camera as the body's joints here.
 WORLD = slice(CHANNELS.index("world_x"), CHANNELS.index("world_z") + 1)
@@ -245,25 +250,6 @@ def _axis_angle_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Rotation ``(M, 3, 3)`` by ``angle (M,)`` about the unit ``axis (M, 3)``."""
     eye = torch.eye(3, dtype=axis.dtype, device=axis.device).expand(axis.shape[0], 3, 3)
     return _about(axis, angle[:, None], eye.transpose(-1, -2))[:, 0].transpose(-1, -2)
-
-
-def _turn_about(axis: torch.Tensor, v: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
-    """The smallest rotation ``(M, 3, 3)`` about the unit ``axis (M, 3)`` that brings ``v (M, 3)`` to the image
-    height (y) ``height (M,)`` — or as near as its circle about the axis reaches."""
-    along = (v * axis).sum(-1, keepdim=True) * axis
-    e1 = v - along
-    r = e1.norm(dim=-1).clamp(min=1e-9)
-    e1 = e1 / r[:, None]
-    e2 = torch.cross(axis, e1, dim=-1)
-    a, b = e1[:, 1], e2[:, 1]  # y(φ) = along_y + r (a cos φ + b sin φ) = along_y + r·amp·cos(φ − φ0)
-    amp = (a * a + b * b).sqrt()
-    flat = amp < 1e-9  # the circle lies level: no turn changes the height (atan2(0, 0) is NaN in ONNX Runtime)
-    phi0 = torch.atan2(torch.where(flat, torch.zeros_like(b), b), torch.where(flat, torch.ones_like(a), a))
-    spread = torch.acos(((height - along[:, 1]) / (r * amp.clamp(min=1e-9))).clamp(-1.0, 1.0))
-    first, second = phi0 + spread, phi0 - spread
-    first, second = torch.atan2(torch.sin(first), torch.cos(first)), torch.atan2(torch.sin(second), torch.cos(second))
-    angle = torch.where(flat, torch.zeros_like(a), torch.where(first.abs() <= second.abs(), first, second))
-    return _axis_angle_matrix(axis, angle)
 
 
 def _roll(v: torch.Tensor, d: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -478,20 +464,31 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
 
 def _nod(head: torch.Tensor, face: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor, s: torch.Tensor,
          strength: float) -> torch.Tensor:
-    """The head joint's global rotation ``head (M, 3, 3)`` turned about the ears' line so that the nose sits as far
-    under the ears in the image (metres, less :data:`NOSE_DROP`) as BlazePose's: ``face (M, 3, 3)`` the body's nose
-    and ears in the head's frame, ``s (M, 1)`` crop units per metre."""
+    """The head joint's global rotation ``head (M, 3, 3)`` turned so that its face lies in the image as BlazePose's:
+    first about the view axis, its ears' line onto BlazePose's; then about that line (the nod), the one of
+    :data:`NOD_ANGLES` that brings the nose's image nearest BlazePose's nose from its ears (less :data:`NOSE_DROP`
+    down the face) — in any direction, so a head seen by a camera on its side nods as one seen upright.
+    ``face (M, 3, 3)``: the body's nose and ears in the head's frame; ``s (M, 1)``: crop units per metre."""
     nose, ears = face[:, 0], face[:, 1:]
-    v = (head @ (nose - ears.mean(1))[..., None])[..., 0]  # the nose from the ears' mid-point, camera frame
-    ear_line = (head @ (ears[:, 1] - ears[:, 0])[..., None])[..., 0]
     lm_nose, lm_right, lm_left = FACE[1]
-    want = (landmarks[:, lm_nose, 1] - (landmarks[:, lm_right, 1] + landmarks[:, lm_left, 1]) / 2) / s[:, 0] - NOSE_DROP
+    ear_line = (head @ (ears[:, 1] - ears[:, 0])[..., None])[..., 0]
     frontal = ear_line[:, :2].norm(dim=-1) / ear_line.norm(dim=-1).clamp(min=1e-6)
     w = strength * weights[:, list(FACE[1])].amin(1) * ((frontal - FRONTAL_FROM) / (FRONTAL_FULL - FRONTAL_FROM)).clamp(0, 1)
-    # Turning about the ears' line moves the nose on a circle about it: its reach stays, its height in the image
-    # changes — never to the circle's top or bottom (a wild landmark would stand the face on end).
+    lm_ear_line = landmarks[:, lm_left, :2] - landmarks[:, lm_right, :2]
+    head = _roll(ear_line, lm_ear_line, w) @ head
+    v = (head @ (nose - ears.mean(1))[..., None])[..., 0]  # the nose from the ears' mid-point, camera frame
+    ear_line = (head @ (ears[:, 1] - ears[:, 0])[..., None])[..., 0]
+    lm_ears = (landmarks[:, lm_right, :2] + landmarks[:, lm_left, :2]) / 2
+    across = torch.stack([-lm_ear_line[:, 1], lm_ear_line[:, 0]], -1)  # down the face: across the ears' line,
+    neck = landmarks[:, list(HEAD[3]), :2].mean(1) - lm_ears  # towards the shoulders
+    across = torch.where((across * neck).sum(-1, keepdim=True) < 0, -across, across)
+    image_y = torch.stack([torch.zeros_like(neck[:, 0]), torch.ones_like(neck[:, 0])], -1)
+    n = across.norm(dim=-1, keepdim=True)
+    down = torch.where(n > 1e-6, across / n.clamp(min=1e-6), image_y)
+    want = (landmarks[:, lm_nose, :2] - lm_ears) / s - NOSE_DROP * down
+    target = w[:, None] * want + (1 - w[:, None]) * v[:, :2]
     axis = torch.nn.functional.normalize(ear_line, dim=-1)
-    along = (v * axis).sum(-1, keepdim=True) * axis
-    reach = 0.95 * (v - along).norm(dim=-1)
-    height = along[:, 1] + (w * want + (1 - w) * v[:, 1] - along[:, 1]).clamp(min=-reach, max=reach)
-    return _turn_about(axis, v, height) @ head
+    angles = NOD_ANGLES.to(v)
+    noses = _about(axis, angles.expand(v.shape[0], -1), v[:, None, :])[:, :, 0]  # (M, K, 3): the nose at each turn
+    best = ((noses[..., :2] - target[:, None]) ** 2).sum(-1).argmin(-1)
+    return _axis_angle_matrix(axis, angles[best]) @ head
