@@ -341,6 +341,28 @@ def test_head_nods_until_the_nose_sits_where_blazepose_sees_it(body, nod, camera
     assert float((nose(nodded) - nose(out_b)).norm()) < 0.2 * off
 
 
+def test_head_tilts_until_its_ears_line_lies_as_blazepose_sees_it(body):
+    """A head tilted towards a shoulder: the fitted head's ears' line turns, in the image, onto BlazePose's."""
+    a = _pose(3)
+    a[0, HEAD[1]] = torch.eye(3)
+    b = a.clone()  # the person tilts the head about its own front-back axis
+    b[0, HEAD[1]] = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.35]))
+    out_a, out_b, lm = _view(body, a, b)
+    lm[0, list(FACE[1]), :2] = CAM[0] * (body.joint_set(out_b, "spin49")[0, list(FACE[0]), :2] + CAM[1:])
+
+    def ears_angle(out):  # the right → left ear line's angle in the image
+        f = body.joint_set(out, "spin49")[0, list(FACE[0])]
+        d = f[2] - f[1]
+        return float(torch.atan2(d[1], d[0]))
+
+    face = face_in_head_frame(a, out_a.joints, body.joint_set(out_a, "spin49"), body.parents)
+    w, s = landmark_weights(lm), CAM[None, :1][:, 0]
+    fitted = body(pose=fit_limbs(a, out_a.joints, body.parents, lm, w, s, face=face))
+    off = abs(ears_angle(out_a) - ears_angle(out_b))
+    assert off > 0.2
+    assert abs(ears_angle(fitted) - ears_angle(out_b)) < 0.05 * off  # the neck's lean alone leaves 0.14 of it
+
+
 def test_world_depth_pitches_the_torso_towards_blazepose_world_torso(body):
     """With ``world_depth`` the torso's lean towards or away from the camera moves towards BlazePose's world torso,
     its lean in the image staying BlazePose's; without it (or where the torso is unseen) it stays the network's."""
