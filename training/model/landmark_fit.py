@@ -454,7 +454,7 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     globals_[neck] = turn @ globals_[neck]
     turned = [b[0] for b in BONES] + [neck]
     if face is not None:
-        globals_[head] = _nod(turn @ globals_[head], face, landmarks, weights, s, strength)
+        globals_[head] = _turn_face(turn @ globals_[head], face, landmarks, weights, s, strength)
         turned.append(head)
     out = rotmat.clone()
     parent_g = torch.stack([globals_[parents[j]] for j in turned], 1)
@@ -462,8 +462,8 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     return out
 
 
-def _nod(head: torch.Tensor, face: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor, s: torch.Tensor,
-         strength: float) -> torch.Tensor:
+def _turn_face(head: torch.Tensor, face: torch.Tensor, landmarks: torch.Tensor, weights: torch.Tensor, s: torch.Tensor,
+               strength: float) -> torch.Tensor:
     """The head joint's global rotation ``head (M, 3, 3)`` turned so that its face lies in the image as BlazePose's:
     first about the view axis, its ears' line onto BlazePose's; then about that line (the nod), the one of
     :data:`NOD_ANGLES` that brings the nose's image nearest BlazePose's nose from its ears (less :data:`NOSE_DROP`
