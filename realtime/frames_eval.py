@@ -15,9 +15,13 @@ on ``center``; IoU at least :data:`MIN_IOU`, else the person was not found).
 
 Rows, in mm, on the LSP-14 joints and on the 12 limb joints (``training.baselines``):
 
-* the model (the bundle's folder name): its spin49 joints' LSP-14 part;
+* the model (the bundle's folder name): its body's LSP-14 joints under ``--joints``
+  (``training.baselines.evaluation_joints``): ``h36m`` — the mesh's Human3.6M joints, on which SPIN and VIBE
+  score Human3.6M, MPI-INF-3DHP and 3DPW —, or ``lsp`` — its spin49 joints' LSP-14 part; ``auto`` (the default):
+  what the file's optional ``joints`` key says (``tools/make_still_frames.py`` writes it), else ``h36m``;
 * MediaPipe world landmarks: the same frames' world landmarks (limbs only: MediaPipe has no neck or head top);
-* per-frame fit: the body fitted to those landmarks (``training.fitting.fit_landmarks``).
+* per-frame fit: the body fitted to those landmarks (``training.fitting.fit_landmarks``), its joints under the
+  same ``--joints``.
 
 MPJPE after aligning the mid-hips, PA-MPJPE after a similarity (Procrustes) alignment, over the labelled joints
 (confidence > 0). Frames where no person matched the box are misses, counted; every row is scored on the same
@@ -63,7 +67,11 @@ class LivePath:
     ``dtsvibe-live`` runs them, on one thread) with a fresh tracker and fresh per-person state, and returns the
     last frame's packet (``people``, ``results``)."""
 
-    def __init__(self, bundle: Optional[str] = None, log: Callable[[str], None] = print) -> None:
+    def __init__(self, bundle: Optional[str] = None, log: Callable[[str], None] = print, joints: str = "lsp") -> None:
+        from training.baselines import JOINT_DEFINITIONS
+        from training.body import BodyModel
+        from training.config.schema import BodyModelConfig
+
         from .graph import open_engine
         from .config import load_live_config
         from .detection import LandmarkEstimator, PersonDetector
@@ -78,6 +86,24 @@ class LivePath:
         self.window = int(m.window)
         self.name = self.session.folder.resolve().name
         self.detector, self.estimator = PersonDetector(), LandmarkEstimator()
+        if joints not in JOINT_DEFINITIONS:
+            raise FramesEvalError(f"--joints {joints}: choose one of {', '.join(JOINT_DEFINITIONS)}")
+        #: Which body points are scored (``training.baselines.evaluation_joints``) and the bundle's body they are on.
+        self.joints = joints
+        self.body = BodyModel.from_config(BodyModelConfig(**m.model_config["body_model"]))
+        if joints == "h36m" and not self.body.has_joint_set("h36m17"):
+            raise FramesEvalError(f"--joints h36m: the bundle's body model has no Human3.6M joints; put J_regressor_h36m.npy "
+                                  "next to the SMPL file, or pass --joints lsp")
+
+    def lsp14(self, vertices: np.ndarray, joints3d: np.ndarray) -> np.ndarray:
+        """One result's LSP-14 joints ``(14, 3)`` under :attr:`joints`, from its ``vertices`` and spin49 ``joints3d``."""
+        import torch
+
+        from training.baselines import evaluation_joints
+
+        with torch.no_grad():
+            return evaluation_joints(self.body, self.joints, torch.from_numpy(np.asarray(vertices, np.float32))[None],
+                                     torch.from_numpy(np.asarray(joints3d, np.float32))[None])[0].numpy()
 
     def run(self, image_bgr: np.ndarray):
         from .detection import MultiPersonPose
@@ -129,8 +155,6 @@ def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> Liv
     import cv2
     from tqdm import tqdm
 
-    from training.baselines import LSP14_IN_SPIN49
-
     n = len(frames)
     res = LiveResults(np.zeros(n, bool), np.zeros((n, 14, 3), np.float32), np.zeros((n, 33, 3), np.float32),
                       np.zeros((n, 33), np.float32), np.zeros(n, np.float32))
@@ -148,7 +172,8 @@ def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> Liv
             continue
         lm = packet.people[k].landmarks
         res.found[i] = True
-        res.model[i] = packet.results.joints3d[packet.results.ids.index(packet.people[k].id)][LSP14_IN_SPIN49]
+        row = packet.results.ids.index(packet.people[k].id)
+        res.model[i] = live.lsp14(packet.results.vertices[row], packet.results.joints3d[row])
         res.world[i], res.visibility[i] = lm.world, lm.visibility
     return res
 
@@ -169,9 +194,10 @@ def _scores(pred: np.ndarray, target: np.ndarray, labelled: np.ndarray) -> dict[
 
 
 def evaluate(frames, live: LiveResults, fit_iters: int = 300, model_name: str = "model",
-             log: Callable[[str], None] = print) -> tuple[list[dict], dict]:
-    """The three rows (model, MediaPipe world landmarks, per-frame fit) on the frames where MediaPipe found the
-    person, and facts for the notes (``found``, ``fit_residual_mm``)."""
+             log: Callable[[str], None] = print, joints: str = "lsp") -> tuple[list[dict], dict]:
+    """The three rows (model, MediaPipe world landmarks, per-frame fit — its joints under ``joints``,
+    ``training.baselines.JOINT_DEFINITIONS``) on the frames where MediaPipe found the person, and facts for the
+    notes (``found``, ``fit_residual_mm``)."""
     from training.baselines import LIMBS12, MEDIAPIPE_LIMBS, fitted_lsp14
 
     ok = live.found
@@ -185,7 +211,7 @@ def evaluate(frames, live: LiveResults, fit_iters: int = 300, model_name: str = 
     if fit_iters > 0:
         if ok.any():
             log(f"fitting the body to MediaPipe's world landmarks of {int(ok.sum())} frames ({fit_iters} steps per start)")
-            fitted, residual = fitted_lsp14(live.world[ok], live.visibility[ok], iters=fit_iters)
+            fitted, residual = fitted_lsp14(live.world[ok], live.visibility[ok], iters=fit_iters, definition=joints)
             facts["fit_residual_mm"] = round(1000 * float(residual.mean()), 1)
         else:
             fitted = np.zeros((0, 14, 3), np.float32)
@@ -205,6 +231,9 @@ def table_markdown(rows: Sequence[dict]) -> str:
 
 
 def _notes(frames, total: int, live: LivePath, facts: dict, fit_iters: int) -> list[str]:
+    joints = {"lsp": "its LSP joints, spin49[25:39]",
+              "h36m": "its Human3.6M joints (the mesh's h36m17, J_regressor_h36m for SMPL) in LSP order, as SPIN and VIBE "
+                      "score Human3.6M, MPI-INF-3DHP and 3DPW"}[live.joints]
     unit = "millimetres" if frames.units == "mm" else "metres"
     notes = [f"{frames.path.name}: S in {frames.layout} order, in {unit} (median joint distance from the skeleton's centre "
              f"{frames.spread:.3g}); {len(frames)} frames" + (f" of {total} (--max-frames, evenly spaced)" if len(frames) < total else "") + ".",
@@ -214,7 +243,9 @@ def _notes(frames, total: int, live: LivePath, facts: dict, fit_iters: int) -> l
              f"MediaPipe found the person in {facts['found']} of {len(frames)} frames ({len(frames) - facts['found']} misses); "
              "every row is scored on those same frames, over the labelled joints (confidence > 0).",
              "MPJPE in mm after aligning the mid-hips, PA-MPJPE after a similarity (Procrustes) alignment. MediaPipe has no "
-             "neck or head top: its row has limb figures only."]
+             "neck or head top: its row has limb figures only.",
+             f"The model's and the fit's body are scored on {joints} (--joints {live.joints}"
+             + (", the file's joints key)." if frames.joints == live.joints else ").")]
     if frames.layout.startswith("Human3.6M"):
         notes.append("Human3.6M-17 → LSP-14 as VIBE's H36M_TO_J14: the LSP neck is Human3.6M's thorax (joint 8), the head top its head (joint 10).")
     if fit_iters > 0:
@@ -232,6 +263,10 @@ def frames_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", metavar="DIR", help="engine bundle (tools/build_engine.py); default: the embedded checkpoint's")
     p.add_argument("--out", metavar="DIR", default="eval_frames", help="where <npz name>.md and .json go (default: eval_frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="score N frames, evenly spaced over the file (default: all)")
+    p.add_argument("--joints", choices=("auto", "lsp", "h36m"), default="auto",
+                   help="which body points are scored against the labels: h36m (the mesh's Human3.6M joints, as SPIN/VIBE "
+                        "score Human3.6M, MPI-INF-3DHP and 3DPW), lsp (the body's LSP joints); auto (default): the file's "
+                        "joints key if it has one (tools/make_still_frames.py writes it), else h36m")
     p.add_argument("--fit-iters", type=int, default=300, metavar="N", help="Adam steps of the per-frame fit per start (0: no fit row; default 300)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -272,13 +307,14 @@ def frames_main(argv: Optional[Sequence[str]] = None) -> int:
                                   f"e.g. {images / missing[0]}; pass the folder they are relative to")
         out = Path(args.out)
         check_writable(out, f"--out {out}")
-        live = LivePath(args.bundle, log)
+        joints = args.joints if args.joints != "auto" else (frames.joints or "h36m")
+        live = LivePath(args.bundle, log, joints)
         log(f"{len(frames)} frames of {frames.path.name} ({frames.layout}, {frames.units}) through {live.name}, "
             f"each image {live.window} times")
         results = run_live(frames, images, live, progress=not args.no_progress)
     except (FramesEvalError, StillFramesError, BundleError, DetectionSetupError, OutputPathError) as exc:
         return _fail(exc)
-    rows, facts = evaluate(frames, results, args.fit_iters, live.name, log)
+    rows, facts = evaluate(frames, results, args.fit_iters, live.name, log, live.joints)
     table = table_markdown(rows)
     notes = _notes(frames, total, live, facts, args.fit_iters)
     print(table)
@@ -286,14 +322,14 @@ def frames_main(argv: Optional[Sequence[str]] = None) -> int:
         print(n)
     stem = frames.path.stem
     command = f"dtsvibe-eval --frames {args.frames} --images {args.images}" + (f" --bundle {args.bundle}" if args.bundle else "") \
-        + (f" --max-frames {args.max_frames}" if args.max_frames else "")
+        + (f" --max-frames {args.max_frames}" if args.max_frames else "") + (f" --joints {args.joints}" if args.joints != "auto" else "")
     md, js = out / f"{stem}.md", out / f"{stem}.json"
     md.write_text(f"# Still frames through the live path: {frames.path.name}\n\n`{command}`\n\n{table}\n\n"
                   + "\n".join(f"* {n}" for n in notes) + "\n", encoding="utf-8")
     meta = {"npz": str(frames.path), "images": str(images), "bundle": str(live.session.folder), "model_name": live.session.manifest.model_name,
             "window": live.window, "backend": live.session.backend, "precision": live.session.precision_label,
             "layout": frames.layout, "units": frames.units, "frames": len(frames), "frames_in_file": total,
-            "found": facts["found"], "misses": len(frames) - facts["found"], "min_iou": MIN_IOU, "fit_iters": args.fit_iters,
+            "found": facts["found"], "misses": len(frames) - facts["found"], "min_iou": MIN_IOU, "fit_iters": args.fit_iters, "joints": live.joints,
             "fit_residual_mm": facts["fit_residual_mm"]}
     js.write_text(json.dumps({"rows": rows, **meta, "notes": notes}, indent=1, allow_nan=False), encoding="utf-8")
     log(f"wrote {md}, {js}")

@@ -53,7 +53,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     """Everything ``dtsvibe-live`` runs, from a validated config: (pipeline, session)."""
     from training.pose_smoothing import PoseSmoother
 
-    from .recording import ResultWriter, VideoRecorder
+    from .recording import ResultWriter, VideoRecorder, h36m_regressor
     from .pipeline import Inference, LivePipeline, Outputs
     from .sources import open_source
     from .view.window import display_available
@@ -67,7 +67,7 @@ def build_pipeline(cfg: LiveConfig, max_frames: Optional[int] = None, log=print)
     detect, crop = front_stages(cfg, session.manifest)
     sinks = []
     if cfg.out_dir:
-        sinks.append(ResultWriter(cfg.out_dir))
+        sinks.append(ResultWriter(cfg.out_dir, h36m=h36m_regressor(session.manifest.model_config["body_model"])))
     if cfg.publish:
         from .publish import make_publishers
 

@@ -4,7 +4,9 @@
 per frame the track was seen, laid out as ``layout.json`` says (``frame``, ``t_capture``, ``t_output`` —
 seconds since the first frame's capture —
 then ``theta``, ``betas``, ``cam``, ``joints3d``, ``joints2d``, where the person stands — ``transl`` in the frame
-camera, the crop ``square``, ``joints2d_px`` — and, with ``vertices=True``, ``vertices``).
+camera, the crop ``square``, ``joints2d_px`` —, given the body's Human3.6M regressor ``joints3d_h36m17`` (the mesh's
+17 Human3.6M joints, the points SPIN and VIBE score Human3.6M, MPI-INF-3DHP and 3DPW on; :func:`h36m_regressor`) and,
+with ``vertices=True``, ``vertices``).
 ``index.jsonl`` gets one line per frame: its index, timestamps, the tracks in it and their boxes
 (``x0, y0, x1, y1`` frame pixels, the tracker's smoothed box). Both files are
 appended and flushed every frame, so a run killed mid-way leaves every frame written so far readable;
@@ -29,7 +31,7 @@ from training.paths import OutputPathError, check_writable  # one check for the 
 from .pipeline import Packet
 from .view.palette import bgr255
 
-__all__ = ["PLACEMENT_KEYS", "RESULT_KEYS", "OutputPathError", "ResultWriter", "VideoRecorder", "check_writable", "read_track",
+__all__ = ["H36M_KEY", "PLACEMENT_KEYS", "RESULT_KEYS", "h36m_regressor", "OutputPathError", "ResultWriter", "VideoRecorder", "check_writable", "read_track",
            "set_aside_previous_run"]
 
 RESULT_KEYS = ("theta", "betas", "cam", "joints3d", "joints2d")
@@ -37,6 +39,22 @@ RESULT_KEYS = ("theta", "betas", "cam", "joints3d", "joints2d")
 #: camera (metres), the crop square (cx, cy, side; frame pixels) and the 2D joints in frame pixels.
 PLACEMENT_KEYS = ("transl", "square", "joints2d_px")
 HEADER = ("frame", "t_capture", "t_output")
+#: The mesh's Human3.6M joints (17, 3), metres, before translation like ``joints3d`` (``training.baselines.JOINT_DEFINITIONS``).
+H36M_KEY = "joints3d_h36m17"
+
+
+def h36m_regressor(body_model: dict) -> Optional[np.ndarray]:
+    """``(17, V)``: the Human3.6M joints of the body a bundle was built with (its manifest's ``body_model``) as a
+    linear map of its mesh; None when that body has none (official SMPL without ``J_regressor_h36m.npy``)."""
+    from training.body import BodyModel
+    from training.body.model_file import BodyModelFileError
+    from training.config.schema import BodyModelConfig
+
+    try:
+        body = BodyModel.from_config(BodyModelConfig(**body_model))
+        return body.landmark_set_regressor("h36m17").numpy().astype(np.float32)
+    except BodyModelFileError:
+        return None
 
 
 #: What one run writes into its ``--out`` folder (``record.mp4``: ``--record`` without a path).
@@ -65,10 +83,13 @@ def set_aside_previous_run(out_dir: str | Path) -> Optional[Path]:
 
 
 class ResultWriter:
-    def __init__(self, out_dir: str | Path, vertices: bool = False) -> None:
+    def __init__(self, out_dir: str | Path, vertices: bool = False, h36m: Optional[np.ndarray] = None) -> None:
+        """``h36m``: the body's ``(17, V)`` Human3.6M regressor (:func:`h36m_regressor`): each record then holds
+        ``joints3d_h36m17``."""
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.keys = RESULT_KEYS + PLACEMENT_KEYS + (("vertices",) if vertices else ())
+        self.h36m = h36m
+        self.keys = RESULT_KEYS + PLACEMENT_KEYS + ((H36M_KEY,) if h36m is not None else ()) + (("vertices",) if vertices else ())
         self.layout: Optional[dict] = None
         self.files: dict[int, object] = {}
         self.index = open(self.dir / "index.jsonl", "a", buffering=1)
@@ -97,6 +118,8 @@ class ResultWriter:
         tracks = []
         if packet.results is not None:
             values = packet.results.arrays()
+            if self.h36m is not None:
+                values[H36M_KEY] = np.einsum("kv,bvc->bkc", self.h36m, values["vertices"].astype(np.float32))
             if self.layout is None:
                 self._write_layout(values)
             for i, tid in enumerate(packet.results.ids):

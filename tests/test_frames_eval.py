@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from realtime.frames_eval import FIT_ROW, MEDIAPIPE_ROW, eval_main
-from training.baselines import joint_errors
+from training.baselines import evaluation_joints, joint_errors
 from training.data.still_frames import H36M17_TO_LSP14, read_still_frames
 
 UP, CANVAS, OFFSET = 2, (320, 352), (24, 48)  # crops upscaled ×2, pasted at (row, col) into a larger image
@@ -101,7 +101,7 @@ def test_spin24_frames_through_the_live_path(frames_set, bundle, tmp_path, capsy
     assert "in metres" in stdout and "each image 8 times" in stdout
     assert {p.name for p in out.iterdir()} == {"spin.md", "spin.json"}
     data = json.loads((out / "spin.json").read_text())
-    assert data["layout"] == "SPIN-24" and data["units"] == "m"
+    assert data["layout"] == "SPIN-24" and data["units"] == "m" and data["joints"] == "lsp"
     _check_report(data, 4)
     md = (out / "spin.md").read_text()
     assert md.startswith("# Still frames through the live path: spin.npz") and f"| {MEDIAPIPE_ROW} | – | – |" in md
@@ -113,7 +113,38 @@ def test_h36m17_millimetre_frames(frames_set, bundle, tmp_path, capsys):
     assert "in millimetres" in capsys.readouterr().out
     data = json.loads((out / "h36m.json").read_text())
     assert data["layout"] == "Human3.6M-17" and data["units"] == "mm" and data["frames_in_file"] == 4
-    _check_report(data, 2)
+    assert data["joints"] == "h36m"  # the file's joints key: labelled with the body's Human3.6M joints
+    rows = _check_report(data, 2)
+    assert _run(frames_set, bundle, "h36m.npz", tmp_path / "lsp", "--max-frames", "2", "--joints", "lsp") == 0
+    lsp = json.loads((tmp_path / "lsp" / "h36m.json").read_text())
+    assert lsp["joints"] == "lsp" and "--joints lsp" in (tmp_path / "lsp" / "h36m.md").read_text()
+    assert lsp["rows"][1] == data["rows"][1]  # MediaPipe's row keeps its own landmarks
+    assert lsp["rows"][0]["limbs12"] != rows["random_lite"]["limbs12"]  # the model's points moved with --joints
+
+
+def test_h36m_definition_matches_human36m_labels():
+    """Scored on a Human3.6M label of its own pose, the body is exact under ``h36m`` (its mesh's H36M joints, as
+    ``tools/make_still_frames.py`` labels renders and SPIN/VIBE score Human3.6M) and several cm off under ``lsp``:
+    the hips and neck are other points."""
+    from training.body import BodyModel
+
+    body = BodyModel.open()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = body(torch.randn(3, 24, 3) * 0.3, torch.randn(3, 10))
+        label = body.joint_set(out, "h36m17")[:, H36M17_TO_LSP14].numpy()  # the generator's h36m.npz, in LSP order
+        spin49 = body.joint_set(out, "spin49")
+        h36m = evaluation_joints(body, "h36m", out.vertices, spin49).numpy()
+        lsp = evaluation_joints(body, "lsp", out.vertices, spin49).numpy()
+    assert np.abs(h36m - label).max() < 1e-5
+    m_h36m, _ = joint_errors(h36m, label)
+    m_lsp, _ = joint_errors(lsp, label)
+    assert m_h36m.max() < 0.01 and m_lsp.min() > 10  # mm: the LSP hips' offset reaches every joint through the centring
+    hips = np.linalg.norm(lsp[:, 2:4] - label[:, 2:4], axis=-1)
+    # the knees and ankles are nearly the same points (the kinematic chain's joints against the posed mesh's, mm apart)
+    assert hips.min() > 0.02 and np.linalg.norm(lsp[:, :2] - label[:, :2], axis=-1).max() < 0.005
+    with pytest.raises(ValueError, match="unknown joint definition"):
+        evaluation_joints(body, "coco", out.vertices, spin49)
 
 
 def test_reader_maps_h36m17_onto_lsp14(frames_set):
@@ -128,6 +159,8 @@ def test_reader_maps_h36m17_onto_lsp14(frames_set):
     swapped = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13]  # right ↔ left
     assert np.linalg.norm(spin.lsp14 - h36m.lsp14[:, swapped], axis=-1)[:, :12].mean() > 3 * limbs.mean()
     assert H36M17_TO_LSP14 == [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]
+    assert (spin.joints, h36m.joints) == ("lsp", "h36m")  # each file says which of the body's points its labels are
+    assert spin.subset([1]).joints == "lsp"
 
 
 def test_reader_confidence_units_and_boxes(tmp_path):
@@ -142,6 +175,7 @@ def test_reader_confidence_units_and_boxes(tmp_path):
     assert not f.labelled[0, 5] and f.labelled.sum() == 3 * 14 - 1
     np.testing.assert_allclose(f.boxes[1], [50, 50, 150, 150])  # side = scale · 200, centred on center
     assert f.subset([2]).imgname == ["c.jpg"]
+    assert f.joints is None  # a data set's own file does not say: dtsvibe-eval scores Human3.6M's points
 
 
 def test_joint_errors_over_labelled_joints():
@@ -209,6 +243,9 @@ def test_one_line_errors(small_set, capsys):
     cv2.imwrite(str(d / "images" / "a.png"), np.zeros((32, 32, 3), np.uint8))
     _one_line_error(capsys, [*ok, *images, "--bundle", str(d / "no_bundle")], "no_bundle", "no such engine bundle folder")
     _one_line_error(capsys, [*ok, *images, "--max-frames", "0"], "--max-frames 0")
+    np.savez(d / "joints.npz", imgname=np.array(["a.png"]), center=np.array([[16.0, 16.0]]), scale=np.array([0.1]),
+             S=np.ones((1, 17, 4), np.float32), joints=np.array("coco"))
+    _one_line_error(capsys, ["--frames", str(d / "joints.npz"), *images], "joints.npz", "joints key is not one of lsp, h36m")
     assert not (d / "out" / "ok.json").exists()
 
 

@@ -140,6 +140,35 @@ def test_demo_runs_end_to_end_and_writes_readable_results(live_run, capsys):
     cap.release()
 
 
+def test_track_files_carry_the_meshs_human36m_joints(live_run, tmp_path):
+    """Each record holds ``joints3d_h36m17``: the mesh's Human3.6M joints (what SPIN/VIBE score Human3.6M on), the
+    regressor applied to the record's own mesh; beside the LSP joints its knees are the same points, its hips others."""
+    from fake_packets import make_packets
+    from realtime.recording import H36M_KEY, ResultWriter, h36m_regressor
+    from training.body.joint_sets import H36M_LANDMARKS
+
+    _, res = live_run
+    track = read_track(res, 0)
+    h36m, spin49 = track[H36M_KEY], track["joints3d"]
+    assert h36m.shape == (len(spin49), 17, 3) and np.isfinite(h36m).all()
+    lsp = spin49[:, 25:39]  # r ankle, r knee, r hip, l hip, l knee, l ankle, …
+    knee = np.linalg.norm(h36m[:, H36M_LANDMARKS.index("right_knee")] - lsp[:, 1], axis=-1)
+    hip = np.linalg.norm(h36m[:, H36M_LANDMARKS.index("right_hip")] - lsp[:, 2], axis=-1)
+    assert knee.max() < 0.01 and hip.min() > 0.02
+    # the writer applies the regressor to each person's mesh (fake packets: a made-up regressor of their vertices)
+    packets = make_packets(3, ids=(0, 2), seed=1)
+    v = packets[0].results.vertices.shape[1]
+    reg = np.random.default_rng(0).normal(size=(17, v)).astype(np.float32)
+    writer = ResultWriter(tmp_path, h36m=reg)
+    for p in packets:
+        writer.write(p)
+    writer.close()
+    got = read_track(tmp_path, 2)[H36M_KEY]
+    want = np.stack([np.einsum("kv,vc->kc", reg, p.results.vertices[p.results.ids.index(2)]) for p in packets])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert h36m_regressor({"kind": "open", "path": None, "gender": "neutral", "num_betas": 10}).shape[0] == 17
+
+
 def test_a_torn_last_record_is_ignored(live_run, tmp_path):
     import shutil
 

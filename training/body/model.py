@@ -209,6 +209,19 @@ class BodyModel(nn.Module):
         points = torch.cat([output.joints, output.landmarks], dim=1)
         return points[:, idx.to(points.device)]
 
+    def landmark_set_regressor(self, name: str) -> torch.Tensor:
+        """``(K, V)``: joint set ``name`` as a linear map of the posed mesh — the same points :meth:`joint_set` gives
+        for that pose, from a mesh alone (a live result, a track file). Only for sets made of landmarks
+        (``h36m17``, ``mediapipe33``); the SMPL joints come from the kinematic chain, not the mesh."""
+        idx = self.joint_set_indices(name) - NUM_SMPL_JOINTS
+        if bool((idx < 0).any()):
+            raise ValueError(f"joint set {name!r} holds SMPL joints, which are not regressed from the mesh; use joint_set()")
+        return self.landmark_regressor[idx.to(self.landmark_regressor.device)]
+
+    def landmark_set_from_vertices(self, vertices: torch.Tensor, name: str) -> torch.Tensor:
+        """Joint set ``name`` (:meth:`landmark_set_regressor`) from posed ``vertices (B, V, 3)`` → (B, K, 3)."""
+        return torch.einsum("kv,bvc->bkc", self.landmark_set_regressor(name).to(vertices.dtype), vertices)
+
     def has_joint_set(self, name: str) -> bool:
         try:
             self.joint_set_indices(name)

@@ -7,7 +7,10 @@ The file holds, for N frames:
   convention — a square of side ``scale * 200`` pixels centred on ``center``;
 * ``S`` (N, 24, 4) in SPIN's 24 ground-truth joint order (LSP 14 first) or (N, 17, 4) in Human3.6M's order
   (MPI-INF-3DHP's 17 joints as mmpose writes them), x, y, z and a confidence: a joint with confidence 0 is
-  not labelled. (N, J, 3) means every joint is labelled. Metres or millimetres, told apart by size.
+  not labelled. (N, J, 3) means every joint is labelled. Metres or millimetres, told apart by size;
+* optionally ``joints``: which body points the labels are — ``"h36m"`` (Human3.6M's joints, what SPIN and VIBE score
+  Human3.6M, MPI-INF-3DHP and 3DPW on) or ``"lsp"`` (the body's LSP joints: ``tools/make_still_frames.py``'s
+  ``spin.npz``); the data sets' own files do not say, and are scored on Human3.6M's (``dtsvibe-eval --joints``).
 
 :func:`read_still_frames` returns the LSP-14 ground truth in metres (``SPIN24_TO_LSP14`` /
 ``H36M17_TO_LSP14``), which joints are labelled and the boxes; anything wrong is a :class:`StillFramesError`
@@ -19,7 +22,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -37,6 +40,8 @@ H36M17_TO_LSP14 = [H36M_LANDMARKS.index(n) for n in (
 #: Joint count of ``S`` → (layout name, its LSP-14 indices).
 LAYOUTS = {24: ("SPIN-24", SPIN24_TO_LSP14), 17: ("Human3.6M-17", H36M17_TO_LSP14)}
 REQUIRED = ("imgname", "center", "scale", "S")
+#: The values the optional ``joints`` key may hold (``training.baselines.JOINT_DEFINITIONS``).
+JOINT_KEYS = ("lsp", "h36m")
 #: A median joint distance from the skeleton's centre above this is millimetres (people are not 10 m wide).
 MM_ABOVE = 10.0
 
@@ -61,6 +66,8 @@ class StillFrames:
     layout: str
     units: str
     spread: float
+    #: The file's ``joints`` key (``"lsp"``/``"h36m"``), None when it has none.
+    joints: Optional[str] = None
 
     def __len__(self) -> int:
         return len(self.imgname)
@@ -74,7 +81,7 @@ class StillFrames:
     def subset(self, index) -> "StillFrames":
         index = np.asarray(index, np.int64)
         return StillFrames(self.path, [self.imgname[i] for i in index], self.center[index], self.box_size[index],
-                           self.lsp14[index], self.labelled[index], self.layout, self.units, self.spread)
+                           self.lsp14[index], self.labelled[index], self.layout, self.units, self.spread, self.joints)
 
 
 def _fail(path: Path, what: str) -> StillFramesError:
@@ -104,6 +111,15 @@ def read_still_frames(path: Union[str, Path]) -> StillFrames:
             except ValueError:  # object arrays need pickle, which a data file should not
                 raise _fail(path, f"{key} is stored as Python objects; re-save it as plain strings/numbers, e.g. "
                                   f"np.savez(out, {key}=np.asarray(d['{key}'], str if '{key}' == 'imgname' else float), ...)") from None
+        definition = None
+        if "joints" in npz.files:
+            try:
+                definition = str(npz["joints"].item()) if npz["joints"].size == 1 else None
+            except ValueError:
+                definition = None
+            if definition not in JOINT_KEYS:
+                raise _fail(path, f"its joints key is not one of {', '.join(JOINT_KEYS)}: say which points the labels are "
+                                  "(np.savez(..., joints='h36m')) or leave the key out")
     name, center, scale, s = arrays["imgname"], arrays["center"], arrays["scale"], arrays["S"]
     if s.ndim != 3 or s.shape[1] not in LAYOUTS or s.shape[2] not in (3, 4):
         raise _fail(path, f"S has shape {s.shape}; {layout_help}")
@@ -134,4 +150,5 @@ def read_still_frames(path: Union[str, Path]) -> StillFrames:
         joints = joints / 1000.0
     size = np.broadcast_to(np.asarray(scale, np.float64).reshape(n, -1) * 200.0, (n, 2)).copy()
     names = [x.decode() if isinstance(x, bytes) else str(x) for x in name.tolist()]
-    return StillFrames(path, names, center.astype(np.float64), size, joints.astype(np.float32), labelled, layout, units, spread)
+    return StillFrames(path, names, center.astype(np.float64), size, joints.astype(np.float32), labelled, layout, units, spread,
+                       definition)

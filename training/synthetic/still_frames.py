@@ -6,8 +6,9 @@ same kind of file made from the generator, so the still-frame path — the live 
 flow and engine, each image played T times — can be measured on people whose 3D joints are known, with
 motions of the library's test subjects. Each chosen frame's person crop is enlarged and pasted on a plain canvas
 (the generator renders crops, not whole camera frames); the box is SPIN's (a square of ``1.2 ×`` the labelled
-2D joints' extent), the ground truth the body's own joints: SPIN-24 in metres (``spin.npz``) and Human3.6M-17
-in millimetres (``h36m.npz``), both for the same images.
+2D joints' extent), the ground truth the body's own joints: SPIN-24 in metres (``spin.npz``, its LSP points) and
+Human3.6M-17 in millimetres (``h36m.npz``, its Human3.6M points), both for the same images, each file's ``joints``
+key saying which points it holds (``dtsvibe-eval`` scores the model on the same ones).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def write_still_frames(gen: SyntheticGenerator, clips: Iterable[int], out: Path,
     if not names:
         raise ValueError("no frame had 4 labelled joints; nothing written")
     common = dict(imgname=np.array(names), center=np.array(centers, np.float32), scale=np.array(scales, np.float32))
-    np.savez(out / "spin.npz", S=np.array(spin24, np.float32), **common)
-    np.savez(out / "h36m.npz", S=np.array(h36m17, np.float32), **common)
+    # ``joints``: which of the body's points each file's labels are (``dtsvibe-eval --frames`` scores the same ones)
+    np.savez(out / "spin.npz", S=np.array(spin24, np.float32), joints=np.array("lsp"), **common)
+    np.savez(out / "h36m.npz", S=np.array(h36m17, np.float32), joints=np.array("h36m"), **common)
     return kinds
