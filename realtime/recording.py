@@ -45,16 +45,23 @@ H36M_KEY = "joints3d_h36m17"
 
 def h36m_regressor(body_model: dict) -> Optional[np.ndarray]:
     """``(17, V)``: the Human3.6M joints of the body a bundle was built with (its manifest's ``body_model``) as a
-    linear map of its mesh; None when that body has none (official SMPL without ``J_regressor_h36m.npy``)."""
-    from training.body import BodyModel
-    from training.body.model_file import BodyModelFileError
-    from training.config.schema import BodyModelConfig
+    linear map of its mesh — the rows ``BodyModel.landmark_set_regressor("h36m17")`` holds, read with numpy (the
+    live app runs without torch); None when that body has none (official SMPL without ``J_regressor_h36m.npy``)."""
+    from training.body.joint_sets import joint_set
+    from training.body.model_file import OPEN_BODY_PATH, BodyModelFileError, load_open_body, load_smpl
 
     try:
-        body = BodyModel.from_config(BodyModelConfig(**body_model))
-        return body.landmark_set_regressor("h36m17").numpy().astype(np.float32)
-    except BodyModelFileError:
+        if body_model.get("kind", "open") == "open":
+            data = load_open_body(body_model.get("path") or OPEN_BODY_PATH)
+        else:
+            data = load_smpl(body_model["path"], body_model.get("gender", "neutral"))
+    except (BodyModelFileError, OSError, KeyError, TypeError):
         return None
+    rows = {name: i for i, name in enumerate(data.landmark_names)}
+    names = joint_set("h36m17")
+    if data.landmark_regressor is None or any(n not in rows for n in names):
+        return None
+    return np.asarray(data.landmark_regressor, np.float32)[[rows[n] for n in names]]
 
 
 #: What one run writes into its ``--out`` folder (``record.mp4``: ``--record`` without a path).
