@@ -13,7 +13,7 @@ from training.config import load_model_config
 from training.model import build_model
 from training.model.landmark_fit import (BONES, FACE, HEAD, LIMB_JOINTS, LIMBS, NOSE_DROP, PRESENCE, TORSO_LANDMARKS, TORSO_SMPL,
                                          WORLD, DEPTH_DISAGREEMENT, IMAGE_LENGTH_CHANGE, _world_depth, face_in_head_frame, fit_camera,
-                                         fit_limbs, fit_torso, landmark_weights)
+                                         fit_limbs, fit_torso, landmark_weights, world_onto_image)
 
 TINY = ["input.seq_len=8", "embed_dim=64", "streams.rgb.feature_dim=64", "temporal_encoder.layers=1",
         "temporal_encoder.ff_dim=128", "regressor.layers=1", "regressor.dim=64", "regressor.ff_dim=128",
@@ -183,6 +183,39 @@ def test_world_depth_moves_the_limbs_depth_towards_blazepose_world_landmarks(bod
     # fade the depth would go all the way to the world's
     out, world = torch.tensor([[0.6, 0.0, 0.8]]), torch.tensor([[0.6, 0.0, -0.8]])
     assert 0 < 0.8 - _world_depth(out, world, torch.ones(1, 1))[0, 2] < 0.8
+
+
+def test_world_direction_turns_the_bones_onto_blazepose_world_bones_in_the_image_axes(body):
+    """``world_direction`` 1: each limb bone takes the direction of BlazePose's world bone — here the person's own
+    bones, handed over in the axes of a region turned 40° about the view axis, as BlazePose's network gives them:
+    the fit turns them back onto the image first. So the depth the 2D bones cannot tell comes out right too; at 0
+    the fit keeps the network's depth (some bone wrong, so the check could fail), and without turning the world
+    landmarks onto the image the bones would be 40° off."""
+    a = _pose(3)
+    b = _pose(4, limbs_only_from=a)
+    out_a, out_b, lm = _view(body, a, b)
+    s = CAM[None, :1][:, 0]
+    turn = torch.tensor(np.radians(40.0), dtype=torch.float32)
+    c, sn = torch.cos(turn), torch.sin(turn)
+    region = torch.tensor([[c, -sn, 0.0], [sn, c, 0.0], [0.0, 0.0, 1.0]])
+    smpl_of = {m: j for joint, child, _, m_joint, m_child in BONES for j, m in ((joint, m_joint), (child, m_child))}
+    for m, j in smpl_of.items():
+        lm[0, m, WORLD] = region.T @ (out_b.joints[0, j] - out_b.joints[0, 0])  # the person's bones, in the region's axes
+    unit = lambda v: torch.nn.functional.normalize(v, dim=-1)  # noqa: E731
+
+    def bones(amount):
+        out = body(pose=fit_limbs(a, out_a.joints, body.parents, lm, landmark_weights(lm), s, world_direction=amount))
+        return torch.stack([unit(out.joints[0, ch] - out.joints[0, j]) for j, ch, *_ in BONES])
+
+    truth = torch.stack([unit(out_b.joints[0, ch] - out_b.joints[0, j]) for j, ch, *_ in BONES])
+    weight = landmark_weights(lm)[0, 11].item()  # every limb landmark is as visible: the share the world bone gets
+    assert weight > 0.99
+    torch.testing.assert_close(bones(1.0), truth, atol=2e-3, rtol=0)
+    assert (bones(0.0)[:, 2] - truth[:, 2]).abs().max() > 0.05  # the 2D fit alone had a depth wrong
+    # what world_onto_image undoes: the region's turn (the world landmarks' image part lies as the image landmarks')
+    turned = world_onto_image(lm, landmark_weights(lm))[0]
+    for m, j in smpl_of.items():
+        torch.testing.assert_close(turned[m], out_b.joints[0, j] - out_b.joints[0, 0], atol=1e-4, rtol=0)
 
 
 def test_model_with_the_fit_streams_like_the_batch_and_follows_the_landmarks():

@@ -106,12 +106,15 @@ class LandmarkFitConfig(StrictModel):
     (``training.model.landmark_fit``; BlazePose V-stream only). ``strength``: 0 keeps the network's limbs,
     1 follows the landmarks' 2D bones fully; ``torso``: also turn the whole body onto the landmarks' torso
     (lean and facing) before the limbs; ``world_depth``: how far each limb bone's depth (towards or away from
-    the camera) moves from the network's to BlazePose's world landmarks' (0: the network's, 1: BlazePose's)."""
+    the camera) moves from the network's to BlazePose's world landmarks' (0: the network's, 1: BlazePose's);
+    ``world_direction``: then how far each limb bone's whole direction moves towards BlazePose's world bone, the
+    world landmarks turned about the view axis onto the image landmarks first (0: none)."""
 
     enabled: bool = False
     strength: float = Field(1.0, ge=0, le=1)
     torso: bool = True
     world_depth: float = Field(0.0, ge=0, le=1)
+    world_direction: float = Field(0.0, ge=0, le=1)
 
 
 class RegressorConfig(StrictModel):

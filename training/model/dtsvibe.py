@@ -165,7 +165,8 @@ class DTSVIBE(nn.Module):
             face = face_in_head_frame(rotmat, joints24, joints3d, self.body.parents)
             if fit.torso:
                 rotmat, joints24 = fit_torso(rotmat, joints24, lm, w, cam_m[:, 0], fit.strength, fit.world_depth)
-            rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength, fit.world_depth, face)
+            rotmat = fit_limbs(rotmat, joints24, self.body.parents, lm, w, cam_m[:, 0], fit.strength, fit.world_depth, face,
+                               fit.world_direction)
             out = self.body(pose=rotmat, betas=betas_m)
             joints3d = self.body.joint_set(out, TRAIN_JOINT_SET)
             cam_m = fit_camera(joints3d, lm, w, cam_m)

@@ -31,7 +31,12 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    forearms', thighs' and shins' depth then moves towards BlazePose's world landmarks' (``WORLD_DEPTH_BONES``), and a
    bone of an arm whose end lies outside the frame takes the world bone's direction (``UNSEEN_WORLD``); a thigh or
    shin whose end lies outside the frame hangs straight down the image (``UNSEEN_DOWN``), and so do both legs where the
-   shoulders are seen and no knee or ankle is (a desk in front: ``LOWER_LEGS``). Last,
+   shoulders are seen and no knee or ankle is (a desk in front: ``LOWER_LEGS``). With ``world_direction`` each of these
+   bones' whole direction then moves that far (times the landmarks' weight) towards BlazePose's world bone, the world
+   landmarks first turned about the view axis onto the image landmarks (:func:`world_onto_image`: they come in the
+   axes of BlazePose's region, which turns with the torso): the image landmarks and the world landmarks are two
+   estimates of the same bone that err differently (on the held-out renders the world bone's direction, image-plane
+   part included, beats the image landmarks' 2D bone; training/checkpoints/README.md). Last,
    the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
    shoulders; the head turns about the view axis until its ears' line lies as BlazePose's, and nods until its nose
    sits where BlazePose's does from the ears, in the image (``FACE``; the network, trained on renders, holds real
@@ -50,7 +55,7 @@ import torch
 from ..blazepose_input import CHANNELS
 
 __all__ = ["BONES", "FACE", "LIMB_JOINTS", "face_in_head_frame", "fit_camera", "fit_limbs", "fit_torso", "global_rotations",
-           "landmark_weights"]
+           "landmark_weights", "world_onto_image"]
 
 #: The 12 limb joints: indices into the ``spin49`` joints and the matching BlazePose landmarks
 #: (r/l shoulder, elbow, wrist, r/l hip, knee, ankle).
@@ -366,15 +371,34 @@ def _rows(x: torch.Tensor, index: tuple[int, ...]) -> torch.Tensor:
     return x[:, list(index)].transpose(0, 1).reshape(-1, *x.shape[2:])
 
 
+def world_onto_image(landmarks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """BlazePose's world landmarks ``(M, 33, 3)`` turned about the view axis so that their 12 limb landmarks lie in
+    the image as its image landmarks do (a weighted 2D Procrustes rotation, ``weights (M, 33)``): the rotation of
+    the region they come in, and any lean of theirs the image disagrees with. Depth is unchanged."""
+    idx = [m for _, m in LIMB_JOINTS]
+    w = weights[:, idx, None]
+    total = w.sum(1, keepdim=True).clamp(min=1e-6)
+    image, world = landmarks[:, idx, :2], landmarks[:, idx, WORLD][..., :2]
+    image = image - (w * image).sum(1, keepdim=True) / total
+    world = world - (w * world).sum(1, keepdim=True) / total
+    cross = (w[..., 0] * (world[..., 0] * image[..., 1] - world[..., 1] * image[..., 0])).sum(1)
+    dot = (w[..., 0] * (world * image).sum(-1)).sum(1)
+    angle = torch.atan2(cross, dot)
+    c, s = torch.cos(angle)[:, None], torch.sin(angle)[:, None]
+    x, y, z = landmarks[..., WORLD].unbind(-1)
+    return torch.stack([c * x - s * y, s * x + c * y, z], -1)
+
+
 def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ...], landmarks: torch.Tensor,
               weights: torch.Tensor, scale: torch.Tensor, strength: float = 1.0, world_depth: float = 0.0,
-              face: Optional[torch.Tensor] = None) -> torch.Tensor:
+              face: Optional[torch.Tensor] = None, world_direction: float = 0.0) -> torch.Tensor:
     """Local rotations ``(M, 24, 3, 3)`` with the limbs, then the head, turned onto BlazePose's 2D bones
     (module docstring).
 
     ``joints (M, 24, 3)``: the posed SMPL joints of ``rotmat``; ``scale (M,)``: the camera's ``s`` (crop units
     per metre); ``parents``: the kinematic tree; ``world_depth``: how far each bone's depth moves towards
-    BlazePose's world landmarks' (module docstring, step 3); ``face``: :func:`face_in_head_frame` (no nod without).
+    BlazePose's world landmarks' (module docstring, step 3); ``face``: :func:`face_in_head_frame` (no nod without);
+    ``world_direction``: how far each bone's direction then moves towards BlazePose's world bone (step 3).
     The four limbs are turned in one batch, then each level of bones (:data:`BONE_LEVELS`)."""
     globals_ = global_rotations(rotmat, parents)
     pos = {j: joints[:, j] for j in range(joints.shape[1])}
@@ -386,6 +410,7 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
     shoulders = weights[:, list(TORSO_LANDMARKS[0])].amin(1, keepdim=True)
     legs_hidden = ((HIDDEN_FROM - leg_vis) / (HIDDEN_FROM - HIDDEN_FULL)).clamp(0, 1) * shoulders
     image, world_lm = landmarks[..., :2], landmarks[..., WORLD]
+    world_img = world_onto_image(landmarks, weights) if world_direction > 0 else None
     normalize = torch.nn.functional.normalize
 
     def stacked(index: tuple[int, ...]) -> torch.Tensor:  # the joints' positions as one batch of rows (K·M, 3)
@@ -426,6 +451,11 @@ def fit_limbs(rotmat: torch.Tensor, joints: torch.Tensor, parents: tuple[int, ..
         world = _rows(world_lm, lm_child) - _rows(world_lm, lm_joint)
         depth = per_row(tuple(float(world_depth > 0 and j in WORLD_DEPTH_BONES) for j in joint))
         target = _toward(bone, d, w, world, world_depth * w * depth) if world_depth > 0 else _toward(bone, d, w)
+        if world_img is not None:  # towards BlazePose's world bone, turned onto the image
+            seen = world_direction * w * found.repeat(k, 1)
+            towards = normalize(_rows(world_img, lm_child) - _rows(world_img, lm_joint), dim=-1)
+            mixed = (1 - seen) * target + seen * towards
+            target = torch.where(mixed.norm(dim=-1, keepdim=True) > 1e-6, normalize(mixed, dim=-1), target)
         # Its end outside the frame: a leg hangs down the image (also behind a desk), an arm takes BlazePose's world bone.
         leg = per_row(tuple(float(j in UNSEEN_DOWN_BONES) for j in joint))
         arm = per_row(tuple(float(world_depth > 0 and j in UNSEEN_WORLD_BONES and j in WORLD_DEPTH_BONES) for j in joint))
