@@ -252,7 +252,8 @@ def test_model_with_the_fit_streams_like_the_batch_and_follows_the_landmarks():
     assert err(ref) < 0.7 * err(raw)  # not to zero: moved landmarks ask for bones longer than the body's
 
 
-def test_exported_graphs_run_the_fit(tmp_path):
+@pytest.mark.parametrize("world_direction", [0.0, 0.3])
+def test_exported_graphs_run_the_fit(tmp_path, world_direction):
     pytest.importorskip("onnxruntime", reason="ONNX Runtime is needed to run exported graphs")
     pytest.importorskip("onnx", reason="the onnx package is needed by torch.onnx.export")
     from engines import EngineSession
@@ -260,7 +261,7 @@ def test_exported_graphs_run_the_fit(tmp_path):
     from training.checkpoint import save_checkpoint
 
     torch.manual_seed(1)
-    cfg = load_model_config("lite_blazepose", TINY)
+    cfg = load_model_config("lite_blazepose", TINY + [f"landmark_fit.world_direction={world_direction}"])
     model = build_model(cfg).eval()
     ckpt = save_checkpoint(tmp_path / "model.pt", model, cfg)
     manifest, _ = export_bundle(ckpt, tmp_path / "bundle", max_persons=2)
