@@ -35,8 +35,10 @@ closed-form steps, weighting each landmark by BlazePose's visibility:
    bones' whole direction then moves that far (times the landmarks' weight) towards BlazePose's world bone, the world
    landmarks first turned about the view axis onto the image landmarks (:func:`world_onto_image`: they come in the
    axes of BlazePose's region, which turns with the torso): the image landmarks and the world landmarks are two
-   estimates of the same bone that err differently (on the held-out renders the world bone's direction, image-plane
-   part included, beats the image landmarks' 2D bone; training/checkpoints/README.md). Last,
+   estimates of the same bone that err differently (on the held-out renders the world bones alone do as well as the
+   2D fit, a blend of the two better than either; training/checkpoints/README.md). A landmark without weight gives
+   the world bone none, so a frame where BlazePose saw nothing (``atan2(0, 0)``: NaN in ONNX Runtime) keeps the 2D
+   fit's bone. Last,
    the neck turns about the view axis so that the head leans, in the image, as BlazePose's ears do over its
    shoulders; the head turns about the view axis until its ears' line lies as BlazePose's, and nods until its nose
    sits where BlazePose's does from the ears, in the image (``FACE``; the network, trained on renders, holds real
