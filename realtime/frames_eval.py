@@ -263,7 +263,9 @@ def frames_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", metavar="DIR", help="engine bundle (tools/build_engine.py); default: the embedded checkpoint's")
     p.add_argument("--out", metavar="DIR", default="eval_frames", help="where <npz name>.md and .json go (default: eval_frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="score N frames, evenly spaced over the file (default: all)")
-    p.add_argument("--joints", choices=("auto", "lsp", "h36m"), default="auto",
+    from training.data.still_frames import JOINT_KEYS
+
+    p.add_argument("--joints", choices=("auto", *JOINT_KEYS), default="auto",
                    help="which body points are scored against the labels: h36m (the mesh's Human3.6M joints, as SPIN/VIBE "
                         "score Human3.6M, MPI-INF-3DHP and 3DPW), lsp (the body's LSP joints); auto (default): the file's "
                         "joints key if it has one (tools/make_still_frames.py writes it), else h36m")

@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .data.still_frames import JOINT_KEYS
 from .metrics import LSP14_PELVIS, mpjpe, pa_mpjpe
 
 __all__ = ["FittedBodies", "JOINT_DEFINITIONS", "LIMBS12", "evaluation_joints", "LSP14_IN_SPIN49", "MEDIAPIPE_LIMBS", "fit_bodies", "fitted_lsp14", "joint_errors"]
@@ -40,7 +41,7 @@ MEDIAPIPE_LIMBS = [28, 26, 24, 23, 25, 27, 16, 14, 12, 11, 13, 15]
 #: the generated clips' labels. Human3.6M's hips sit higher and closer together than the LSP ones (on the open body
 #: 4.6 cm each, their middle 3.8 cm higher) and its neck is the thorax: scoring one set against labels of the other
 #: adds that offset to every frame.
-JOINT_DEFINITIONS = ("lsp", "h36m")
+JOINT_DEFINITIONS = JOINT_KEYS
 
 
 def evaluation_joints(body, definition: str, vertices: torch.Tensor, spin49: torch.Tensor) -> torch.Tensor:

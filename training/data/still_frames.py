@@ -40,7 +40,8 @@ H36M17_TO_LSP14 = [H36M_LANDMARKS.index(n) for n in (
 #: Joint count of ``S`` → (layout name, its LSP-14 indices).
 LAYOUTS = {24: ("SPIN-24", SPIN24_TO_LSP14), 17: ("Human3.6M-17", H36M17_TO_LSP14)}
 REQUIRED = ("imgname", "center", "scale", "S")
-#: The values the optional ``joints`` key may hold (``training.baselines.JOINT_DEFINITIONS``).
+#: Which of a body's points labels are, the values the optional ``joints`` key may hold (defined here, in the numpy-only
+#: reader; ``training.baselines.JOINT_DEFINITIONS`` is this tuple and says what each means).
 JOINT_KEYS = ("lsp", "h36m")
 #: A median joint distance from the skeleton's centre above this is millimetres (people are not 10 m wide).
 MM_ABOVE = 10.0
