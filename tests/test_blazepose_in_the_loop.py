@@ -222,6 +222,45 @@ def test_probe_inputs_tool_scores_every_input_set(tmp_path, annotate):
     assert tool.main(["--data-root", str(tmp_path / "missing")]) == 2
 
 
+def test_probe_window_holds_the_frames_before(tmp_path, annotate):
+    """``--window W``: each found frame also carries the landmarks of the W − 1 frames before it in its clip
+    (newest first, flagged where BlazePose found the person, zeros before the clip's start), and the probe
+    scores the set."""
+    tool = load_tool("probe_inputs")
+    from training.blazepose_input import shard_features
+
+    cfg = SyntheticConfig(seq_len=4, crop_size=S)
+    for sub, seed in (("synthetic", 5), ("synthetic_heldout", 6)):
+        write_shards(tmp_path / sub, num_clips=2, shard_size=2, seed=seed, config=cfg, annotate=annotate)
+    frames = tool.load_frames(tmp_path / "synthetic", 2, "test", window=3)
+    assert "landmarks + past frames" in tool.available_sets(frames)
+    assert "past" not in tool.load_frames(tmp_path / "synthetic", 2, "test")  # one frame: no past
+    clip = SyntheticShardDataset(tmp_path / "synthetic").clip(0)
+    found = np.asarray(clip["mp_found"], bool)
+    features = shard_features(clip)
+    past = frames["past"][frames["clip"] == 0].float().numpy()
+    assert past.shape == (int(found.sum()), 2, 33, features.shape[-1] + 1)
+    compared = 0
+    for row, t in enumerate(np.flatnonzero(found)):
+        for k in (1, 2):
+            if t - k < 0 or not found[t - k]:
+                assert not past[row, k - 1].any()
+            else:
+                compared += 1
+                np.testing.assert_allclose(past[row, k - 1, :, :-1], features[t - k], atol=2e-3, rtol=1e-2)
+                assert (past[row, k - 1, :, -1] == 1).all()
+    assert compared > 0
+    n = len(frames["joints"])
+    assert tool.inputs(frames, "landmarks + past frames").shape == (n, 33 * 9 + 2 * 33 * 10)
+    assert tool.main(["--data-root", str(tmp_path), "--clips", "2", "--heldout-clips", "2", "--steps", "5", "--window", "3",
+                      "--sets", "landmarks", "landmarks + past frames", "--out", str(tmp_path / "out")]) == 0
+    import json
+
+    rows = json.loads((tmp_path / "out" / "probe_inputs.json").read_text())["rows"]
+    assert np.isfinite(rows["probe: landmarks + past frames"]["pa_mpjpe"])
+    assert tool.main(["--data-root", str(tmp_path), "--window", "0", "--out", str(tmp_path / "x")]) == 2
+
+
 def test_feature_map_is_stored_and_probed_when_asked(tmp_path):
     """``--blazepose-embedding``: shards carry ``mp_embedding`` (the landmark network's last feature map, float16,
     zeros where BlazePose missed the person) and the probe adds its input set."""

@@ -18,7 +18,10 @@ sets, each adding to the one before:
 * ``+ segmentation``: its person mask (64², sampled to 16²);
 * ``landmarks + embedding``: the landmarks and the network's last feature map (288 × 2 × 2, the layer its
   landmark, world and score heads read), only when the shards carry it (``tools/make_synthetic.py
-  --blazepose-embedding``): whether BlazePose knows more of the pose than its heads put out.
+  --blazepose-embedding``): whether BlazePose knows more of the pose than its heads put out;
+* ``landmarks + past frames`` (with ``--window W`` > 1): the landmarks of the frame and of the ``W − 1`` before it in
+  its clip, each with a flag for whether BlazePose found the person there — what the causal temporal model
+  could add to one frame's evidence.
 
 Rows for comparison: MediaPipe's world landmarks through a linear landmark → joint map (least squares on the
 training frames, the same map for x, y, z), and the checkpoint's network when ``--checkpoint`` is given
@@ -54,27 +57,37 @@ INPUT_SETS = {
     "+ heatmaps": ("landmarks", "heatmaps"),
     "+ segmentation": ("landmarks", "heatmaps", "segmentation"),
     "landmarks + embedding": ("landmarks", "embedding"),
+    "landmarks + past frames": ("landmarks", "past"),
 }
 LIMB_SPIN49, LIMB_LANDMARKS = (list(x) for x in zip(*LIMB_JOINTS))
 PELVIS = (2, 3)  # the LSP hips
 
 
-def load_frames(roots: Path | Sequence[Path], clips: int, desc: str) -> dict[str, torch.Tensor]:
-    """The frames of the first ``clips`` clips of each shard folder where BlazePose found the person.
+def load_frames(roots: Path | Sequence[Path], clips: int, desc: str, window: int = 1) -> dict[str, torch.Tensor]:
+    """The frames of the first ``clips`` clips of each shard folder where BlazePose found the person;
+    ``window`` > 1: also ``past`` ``(N, window − 1, 33, C + 1)``, the landmarks of the frames before each (the newest
+    first) with a last channel 1 where BlazePose found the person there (all 0 before the clip's start or where not).
 
     ``clip`` numbers the clips across folders taken in turn (the first clip of each folder, then the second …),
     so the first ``n`` clip numbers draw evenly on every folder (:func:`subset`)."""
     from training.synthetic import SyntheticShardDataset
 
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "heatmaps", "segmentation", "embedding", "joints", "error2d", "clip")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "heatmaps", "segmentation", "embedding", "past", "joints",
+                                                          "error2d", "clip")}
     for r, root in enumerate(roots):
         ds = SyntheticShardDataset(root)
         for i in tqdm(range(min(clips, len(ds))), desc=f"{desc} ({Path(root).name})", unit="clip"):
             c = ds.clip(i)
             found = np.asarray(c["mp_found"], bool)
             joints = np.asarray(c["kp3d"], np.float32)[found][:, LSP14_IN_SPIN49]
-            parts["landmarks"].append(shard_features(c)[found])
+            features = shard_features(c)
+            parts["landmarks"].append(features[found])
+            if window > 1:
+                flagged = np.concatenate([features * found[:, None, None], np.broadcast_to(found[:, None, None], (*features.shape[:2], 1))], -1)
+                padded = np.concatenate([np.zeros((window - 1, *flagged.shape[1:]), flagged.dtype), flagged])
+                t = np.flatnonzero(found) + window - 1  # each found frame's row in ``padded``
+                parts["past"].append(np.stack([padded[t - k] for k in range(1, window)], 1).astype(np.float16))
             parts["heatmaps"].append(np.asarray(c["mp_heatmaps"], np.float16)[found])
             parts["segmentation"].append(np.asarray(c["mp_segmentation"])[found][:, ::4, ::4])
             if "mp_embedding" in c:
@@ -102,10 +115,14 @@ def inputs(frames: dict[str, torch.Tensor], input_set: str) -> torch.Tensor:
     ``BlazePoseStream`` weights them), then the heatmaps, the mask and the feature map as the set asks."""
     parts = INPUT_SETS[input_set]
     cols = []
-    if "landmarks" in parts:
-        x = frames["landmarks"].float()
+    def weighted(x: torch.Tensor) -> torch.Tensor:  # (..., 33, C) → (N, D)
         presence = x[..., 4:5].clamp(0, 1)
-        cols.append(torch.cat([x[..., :3] * presence, x[..., 3:5], x[..., 5:8] * presence, x[..., 8:]], -1).flatten(1))
+        return torch.cat([x[..., :3] * presence, x[..., 3:5], x[..., 5:8] * presence, x[..., 8:]], -1).flatten(1)
+
+    if "landmarks" in parts:
+        cols.append(weighted(frames["landmarks"].float()))
+    if "past" in parts:
+        cols.append(weighted(frames["past"].float()))
     if "heatmaps" in parts:
         cols.append(F.avg_pool2d(frames["heatmaps"].float(), 2).flatten(1))
     if "segmentation" in parts:
@@ -113,6 +130,11 @@ def inputs(frames: dict[str, torch.Tensor], input_set: str) -> torch.Tensor:
     if "embedding" in parts:
         cols.append(frames["embedding"].float())
     return torch.cat(cols, 1)
+
+
+def row_name(input_set: str) -> str:
+    """The report's row of a probe: the window's set is not per frame."""
+    return f"{'probe' if 'past' in INPUT_SETS[input_set] else 'per-frame probe'}: {input_set}"
 
 
 def available_sets(frames: dict[str, torch.Tensor]) -> list[str]:
@@ -220,6 +242,8 @@ def main(argv=None) -> int:
                         "test subjects; e.g. clips of the training subjects, to tell new poses from new clips)")
     p.add_argument("--steps", type=int, default=3000, help="probe training steps, batch 256 (default: 3000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window", type=int, default=1,
+                   help="W > 1 adds the input set 'landmarks + past frames': the frame's and the W - 1 before it (default: 1)")
     p.add_argument("--sets", nargs="+", choices=list(INPUT_SETS), help="input sets to probe (default: every one the shards carry)")
     p.add_argument("--checkpoint", action="append", default=[], help="add the network of this checkpoint as a row")
     p.add_argument("--out", default="docs/probe_inputs")
@@ -232,14 +256,17 @@ def main(argv=None) -> int:
         if not (root / sub / "manifest.json").is_file():
             print(f"error: no shards in {root / sub}; make them first (training/checkpoints/README.md, 'How it was made')", file=sys.stderr)
             return 2
-    train = load_frames([root / d for d in args.train_dirs], args.clips, "training clips")
-    test = load_frames(root / args.heldout_dir, args.heldout_clips, "held-out clips")
+    if args.window < 1:
+        print(f"error: --window {args.window}: give 1 (one frame) or more", file=sys.stderr)
+        return 2
+    train = load_frames([root / d for d in args.train_dirs], args.clips, "training clips", args.window)
+    test = load_frames(root / args.heldout_dir, args.heldout_clips, "held-out clips", args.window)
     rows = {"MediaPipe world landmarks, linear map to the joints": linear_world_map(train, test)}
     sets = [s for s in available_sets(train) if s in available_sets(test) and (not args.sets or s in args.sets)]
     for s in sets:
-        rows[f"per-frame probe: {s}"] = probe(train, test, s, args.steps, args.seed)
+        rows[row_name(s)] = probe(train, test, s, args.steps, args.seed)
     total = int(train["clip"].max()) + 1
-    curve = {s: {n: rows[f"per-frame probe: {s}"] if n >= total else probe(subset(train, n), test, s, args.steps, args.seed)
+    curve = {s: {n: rows[row_name(s)] if n >= total else probe(subset(train, n), test, s, args.steps, args.seed)
                  for n in args.curve} for s in sets if args.curve}
     for ck in args.checkpoint:
         rows[f"{Path(ck).name} (the model, whole clips)"] = checkpoint_row(ck, root / args.heldout_dir, args.heldout_clips, test)
