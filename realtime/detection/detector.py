@@ -36,6 +36,8 @@ class Detection:
             upper-body point), or None when the detection did not come from BlazePose.
         face_box: ``(4,)`` the detector's face box, or None.
         landmarks: the person's :class:`~realtime.detection.landmarks.Landmarks` when known.
+        follows: the id of the track whose last landmarks this person was followed from (the landmark model run
+            on the region they predict), None for a detector's find: the tracker keeps that id.
     """
 
     box: np.ndarray
@@ -43,6 +45,7 @@ class Detection:
     keypoints: Optional[np.ndarray] = None
     face_box: Optional[np.ndarray] = field(default=None, repr=False)
     landmarks: Optional[object] = field(default=None, repr=False)
+    follows: Optional[int] = None
 
     def roi(self, expand: float = 1.25) -> Roi:
         """The rotated square region the landmark model should look at."""

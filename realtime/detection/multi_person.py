@@ -64,7 +64,8 @@ class MultiPersonPose:
     find newcomers), or as soon as a followed person is lost or nobody is followed. Detections that
     overlap a followed person are not re-examined. Regions whose pose-presence score is below
     ``min_pose_score`` and duplicates (:func:`same_person`) are dropped, then the tight boxes of the
-    visible landmarks are tracked. ``detect_every = 1`` detects in every frame.
+    visible landmarks are tracked; a person followed from a track's landmarks keeps that track's id
+    (``Detection.follows``), however their box changed. ``detect_every = 1`` detects in every frame.
 
     ``min_body_in_frame``: a person the detector finds (not one followed from the previous frame) needs at least
     this many body landmarks present inside the frame (:meth:`Landmarks.body_in_frame`). The detector finds faces,
@@ -149,15 +150,17 @@ class MultiPersonPose:
     def landmarks(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks] = (), detect: bool = True) -> list[Landmarks]:
         """Landmarks of every distinct person in the frame (no tracking): first the people followed from
         their previous landmarks ``follow``, then (``detect``) the detector's other people, best first."""
-        found = self._follow(frame_bgr, follow)
+        found, _ = self._follow(frame_bgr, follow)
         return self._add_detected(frame_bgr, found) if detect else found
 
     def process(self, frame_bgr: np.ndarray, frame_index: int) -> list[PersonPose]:
-        follow = [] if self.detect_every == 1 else [
-            t.data.landmarks for t in self.tracker.tracks
-            if t.missed == 0 and getattr(t.data, "landmarks", None) is not None
+        followed = [] if self.detect_every == 1 else [
+            t for t in self.tracker.tracks if t.missed == 0 and getattr(t.data, "landmarks", None) is not None
         ]
-        people = self._follow(frame_bgr, follow)
+        follow = [t.data.landmarks for t in followed]
+        people, origin = self._follow(frame_bgr, follow)
+        # each person followed from a track's landmarks continues that track (``PersonTracker``: not by overlap)
+        follows = [followed[k].id for k in origin]
         due = self._last_detection is None or frame_index - self._last_detection >= self.detect_every
         if due or len(people) < len(follow) or not people:
             self._last_detection = frame_index
@@ -167,18 +170,23 @@ class MultiPersonPose:
             if lost:
                 people = self._add_detected(frame_bgr, people, around=lost)
         # The landmark objects ride along through the tracker as ``track.data.landmarks``.
-        dets = [Detection(box=lm.box(self.box_visibility), score=lm.score, landmarks=lm) for lm in people]
+        dets = [Detection(box=lm.box(self.box_visibility), score=lm.score, landmarks=lm,
+                          follows=follows[i] if i < len(follows) else None) for i, lm in enumerate(people)]
         tracks = self.tracker.update(dets, frame_index)
         self.people_out += len(tracks)
         return [PersonPose(t.snapshot(), t.data.landmarks) for t in tracks]  # frozen: later stages read them
 
-    def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> list[Landmarks]:
+    def _follow(self, frame_bgr: np.ndarray, follow: Sequence[Landmarks]) -> tuple[list[Landmarks], list[int]]:
+        """The people found again on the regions their previous landmarks ``follow`` predict, and for each the
+        index in ``follow`` it was followed from."""
         found: list[Landmarks] = []
+        origin: list[int] = []
         self.landmark_runs += len(follow)
-        for lm in self.pool.map(lambda est, roi: est.estimate(frame_bgr, roi), [prev.next_roi() for prev in follow]):
+        for k, lm in enumerate(self.pool.map(lambda est, roi: est.estimate(frame_bgr, roi), [prev.next_roi() for prev in follow])):
             if self._accept(lm, found):
                 found.append(lm)
-        return found
+                origin.append(k)
+        return found, origin
 
     def _covered(self, det: Detection, found: Sequence[Landmarks]) -> bool:
         """Whether a detection is a person already found. A BlazePose detection: its body centre (mid-hip

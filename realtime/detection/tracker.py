@@ -92,6 +92,11 @@ class PersonTracker:
     :class:`~realtime.detection.detector.Detection` — or rows ``(x0, y0, x1, y1[, score])``, and
     returns the tracks matched in this frame, ordered by id; ``track.data`` holds the detection
     object that matched. Frame indices may skip (a video read with a stride): misses count frames.
+
+    A detection whose ``.follows`` names a live track continues that track whatever its box: the person was
+    followed from that track's landmarks (``MultiPersonPose``), which says more than an overlap — a box that
+    shrinks to the upper body while the legs are hidden (a child jumping behind another) keeps its square
+    overlapping too little, and the same person would get a new id for a few frames. The rest are matched by IoU.
     """
 
     def __init__(self, max_persons: int = 4, max_missed: int = 15, iou_threshold: float = 0.3, smoothing: float = 0.5):
@@ -109,12 +114,22 @@ class PersonTracker:
         dets = [_as_box_and_score(d) for d in detections]
         matched_tracks: set[int] = set()
         matched_dets: set[int] = set()
-        if self.tracks and dets:
-            predicted = np.stack([t.predicted_box(frame_index) for t in self.tracks])
-            iou = box_iou(square_boxes(predicted), square_boxes(np.stack([b for b, _ in dets])))
+        by_id = {t.id: r for r, t in enumerate(self.tracks)}
+        for c, d in enumerate(detections):  # followed from a track's landmarks: that track
+            r = by_id.get(getattr(d, "follows", None))
+            if r is not None and r not in matched_tracks:
+                self._continue(self.tracks[r], dets[c], d, frame_index)
+                matched_tracks.add(r)
+                matched_dets.add(c)
+        rest_t = [r for r in range(len(self.tracks)) if r not in matched_tracks]
+        rest_d = [c for c in range(len(dets)) if c not in matched_dets]
+        if rest_t and rest_d:
+            predicted = np.stack([self.tracks[r].predicted_box(frame_index) for r in rest_t])
+            iou = box_iou(square_boxes(predicted), square_boxes(np.stack([dets[c][0] for c in rest_d])))
             rows, cols = linear_sum_assignment(-iou)
-            for r, c in zip(rows, cols):
-                if iou[r, c] >= self.iou_threshold:
+            for i, j in zip(rows, cols):
+                r, c = rest_t[i], rest_d[j]
+                if iou[i, j] >= self.iou_threshold:
                     self._continue(self.tracks[r], dets[c], detections[c], frame_index)
                     matched_tracks.add(r)
                     matched_dets.add(c)
