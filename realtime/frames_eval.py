@@ -13,6 +13,12 @@ temporal model sees a full window), fresh tracker and state per image; the last 
 person whose box best matches the file's box (SPIN's convention: a square of side ``scale * 200`` px centred
 on ``center``; IoU at least :data:`MIN_IOU`, else the person was not found).
 
+``--frames`` may also be a VIBE test db of videos (``3dpw_test_db.pt`` …: ``training.data.still_frames.read_vibe_sequences``):
+then each sequence is played once, frame after frame in ``frame_id`` order at ``--fps``, as a video through the same
+stages (fresh tracker and state per sequence), every frame's result counts for the person matching its box, and the
+rows also carry Accel (mm/frame², the 12 limb joints centred on their hips, over every three consecutive frames
+where the person was found).
+
 Rows, in mm, on the LSP-14 joints and on the 12 limb joints (``training.baselines``):
 
 * the model (the bundle's folder name): its body's LSP-14 joints under ``--joints``
@@ -35,12 +41,13 @@ and exit status 2. ``eval_main`` is the ``dtsvibe-eval`` console script: it runs
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -52,7 +59,8 @@ MEDIAPIPE_ROW, FIT_ROW = "MediaPipe world landmarks", "per-frame fit"
 FRAMES_HELP = ("Still test frames (SPIN/mmpose .npz: imgname, center, scale, S) through the live path: MPJPE and "
                "PA-MPJPE on the 14 LSP and the 12 limb joints, with MediaPipe's world landmarks and the per-frame fit as baselines.")
 
-__all__ = ["FramesEvalError", "LivePath", "LiveResults", "eval_main", "evaluate", "frames_main", "run_live", "table_markdown"]
+__all__ = ["FramesEvalError", "LivePath", "LiveResults", "accel", "eval_main", "evaluate", "frames_main", "run_live", "sequences_of",
+           "table_markdown"]
 
 
 class FramesEvalError(ValueError):
@@ -105,7 +113,9 @@ class LivePath:
             return evaluation_joints(self.body, self.joints, torch.from_numpy(np.asarray(vertices, np.float32))[None],
                                      torch.from_numpy(np.asarray(joints3d, np.float32))[None])[0].numpy()
 
-    def run(self, image_bgr: np.ndarray):
+    def stream(self, images: Iterable[np.ndarray], fps: Optional[float] = None) -> Iterator:
+        """Each image in turn through the live stages, as one video (``fps``: its frames' positions in seconds,
+        k / fps; None: none, as a camera's); yields each frame's packet. Fresh tracker and per-person state."""
         from .detection import MultiPersonPose
         from .person_inputs import PersonInputs
         from .pipeline import CropFlow, DetectTrack, Inference, Packet
@@ -115,13 +125,19 @@ class LivePath:
         stages = [DetectTrack(pose), CropFlow(PersonInputs.for_manifest(self.session.manifest, scale=self.tracking.crop_scale)),
                   Inference(self.session)]
         try:
-            for k in range(self.window):
-                packet = Packet(Frame(k, image_bgr, time.monotonic()))
+            for k, image in enumerate(images):
+                packet = Packet(Frame(k, image, time.monotonic(), None if fps is None else k / fps))
                 for stage in stages:
                     packet = stage.process(packet)
+                yield packet
         finally:
-            for tid in self.session.slots.tracks:  # the next image starts with no one
+            for tid in list(self.session.slots.tracks):  # the next image or sequence starts with no one
                 self.session.release(tid)
+
+    def run(self, image_bgr: np.ndarray):
+        """The image played :attr:`window` times; the last frame's packet."""
+        for packet in self.stream(itertools.repeat(image_bgr, self.window)):
+            pass
         return packet
 
 
@@ -150,8 +166,18 @@ def match_person(boxes: np.ndarray, target: np.ndarray) -> tuple[Optional[int], 
     return (k, float(iou[k])) if iou[k] >= MIN_IOU else (None, float(iou[k]))
 
 
-def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> LiveResults:
-    """Every frame of ``frames`` (:class:`training.data.still_frames.StillFrames`) through ``live``."""
+def sequences_of(frames) -> list[np.ndarray]:
+    """The frame indices of each video sequence of ``frames``, in play order (one per frame for still frames)."""
+    if frames.sequence is None:
+        return [np.array([i]) for i in range(len(frames))]
+    names = np.asarray(frames.sequence)
+    starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
+    return np.split(np.arange(len(frames)), starts[1:])
+
+
+def run_live(frames, images: Path, live: LivePath, progress: bool = True, fps: float = 30.0) -> LiveResults:
+    """Every frame of ``frames`` (:class:`training.data.still_frames.StillFrames`) through ``live``: each still
+    image repeated (:meth:`LivePath.run`), each video sequence played once at ``fps`` (:meth:`LivePath.stream`)."""
     import cv2
     from tqdm import tqdm
 
@@ -159,12 +185,22 @@ def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> Liv
     res = LiveResults(np.zeros(n, bool), np.zeros((n, 14, 3), np.float32), np.zeros((n, 33, 3), np.float32),
                       np.zeros((n, 33), np.float32), np.zeros(n, np.float32))
     boxes = frames.boxes
-    for i in tqdm(range(n), desc="frames (live path)", unit="frame", disable=not progress):
+
+    def read(i: int) -> np.ndarray:
         path = images / frames.imgname[i]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise FramesEvalError(f"{path}: not a readable image (frame {i} of {frames.path.name}); replace it or pass --max-frames")
-        packet = live.run(image)
+        return image
+
+    bar = tqdm(total=n, desc="frames (live path)", unit="frame", disable=not progress)
+    if frames.sequence is None:
+        played = ((int(i), live.run(read(int(i)))) for i in range(n))
+    else:
+        played = ((int(seq[k]), packet) for seq in sequences_of(frames)  # each stream runs to its end (state released)
+                  for k, packet in enumerate(live.stream((read(int(i)) for i in seq), fps)))
+    for i, packet in played:
+        bar.update()
         if packet.results is None:
             continue
         k, res.iou[i] = match_person(np.array([p.track.box for p in packet.people]), boxes[i])
@@ -175,6 +211,7 @@ def run_live(frames, images: Path, live: LivePath, progress: bool = True) -> Liv
         row = packet.results.ids.index(packet.people[k].id)
         res.model[i] = live.lsp14(packet.results.vertices[row], packet.results.joints3d[row])
         res.world[i], res.visibility[i] = lm.world, lm.visibility
+    bar.close()
     return res
 
 
@@ -193,6 +230,33 @@ def _scores(pred: np.ndarray, target: np.ndarray, labelled: np.ndarray) -> dict[
     return {"mpjpe": _mean(m), "pa_mpjpe": _mean(pa)}
 
 
+def accel(pred12: np.ndarray, frames, found: np.ndarray) -> Optional[float]:
+    """Accel error (mm/frame²) of ``pred12`` ``(F, 12, 3)`` — the limb joints of the ``found`` frames, LSP order — against
+    the labels: both centred on their hips, over every three consecutive frames (``frame_id``) of a sequence where the
+    person was found and the limbs are labelled; None for still frames or without such a triple."""
+    from training.baselines import LIMBS12
+
+    if frames.sequence is None:
+        return None
+    n = len(frames)
+    pred = np.full((n, 12, 3), np.nan)
+    pred[found] = pred12
+    target = frames.lsp14[:, LIMBS12].astype(np.float64)
+    ok = found & frames.labelled[:, LIMBS12].all(1)
+    centred = lambda x: x - x[:, 2:4].mean(1, keepdims=True)  # noqa: E731 - LSP limbs: hips at 2, 3
+    pred, target = centred(pred) * 1000, centred(target) * 1000
+    errors = []
+    for seq in sequences_of(frames):
+        if len(seq) < 3:
+            continue
+        fid = frames.frame_id[seq]
+        keep = ok[seq[:-2]] & ok[seq[1:-1]] & ok[seq[2:]] & (fid[2:] - fid[:-2] == 2)
+        second = lambda x: x[seq[:-2]] - 2 * x[seq[1:-1]] + x[seq[2:]]  # noqa: E731
+        errors.append(np.linalg.norm(second(pred) - second(target), axis=-1).mean(-1)[keep])
+    errors = np.concatenate(errors) if errors else np.zeros(0)
+    return round(float(errors.mean()), 2) if errors.size else None
+
+
 def evaluate(frames, live: LiveResults, fit_iters: int = 300, model_name: str = "model",
              log: Callable[[str], None] = print, joints: str = "lsp") -> tuple[list[dict], dict]:
     """The three rows (model, MediaPipe world landmarks, per-frame fit — its joints under ``joints``,
@@ -205,8 +269,10 @@ def evaluate(frames, live: LiveResults, fit_iters: int = 300, model_name: str = 
     lsp = lambda pred: _scores(pred, target, labelled)  # noqa: E731
     limbs = lambda pred: _scores(pred, target[:, LIMBS12], labelled[:, LIMBS12])  # noqa: E731
     common = {"frames": len(frames), "found": int(ok.sum())}
-    rows = [{"method": model_name, "lsp14": lsp(live.model[ok]), "limbs12": limbs(live.model[ok][:, LIMBS12]), **common},
-            {"method": MEDIAPIPE_ROW, "lsp14": None, "limbs12": limbs(live.world[ok][:, MEDIAPIPE_LIMBS]), **common}]
+    rows = [{"method": model_name, "lsp14": lsp(live.model[ok]), "limbs12": limbs(live.model[ok][:, LIMBS12]),
+             "accel": accel(live.model[ok][:, LIMBS12], frames, ok), **common},
+            {"method": MEDIAPIPE_ROW, "lsp14": None, "limbs12": limbs(live.world[ok][:, MEDIAPIPE_LIMBS]),
+             "accel": accel(live.world[ok][:, MEDIAPIPE_LIMBS], frames, ok), **common}]
     facts = {"found": int(ok.sum()), "fit_residual_mm": None}
     if fit_iters > 0:
         if ok.any():
@@ -215,37 +281,50 @@ def evaluate(frames, live: LiveResults, fit_iters: int = 300, model_name: str = 
             facts["fit_residual_mm"] = round(1000 * float(residual.mean()), 1)
         else:
             fitted = np.zeros((0, 14, 3), np.float32)
-        rows.append({"method": FIT_ROW, "lsp14": lsp(fitted), "limbs12": limbs(fitted[:, LIMBS12]), **common})
+        rows.append({"method": FIT_ROW, "lsp14": lsp(fitted), "limbs12": limbs(fitted[:, LIMBS12]),
+                     "accel": accel(fitted[:, LIMBS12], frames, ok), **common})
     return rows, facts
 
 
 def table_markdown(rows: Sequence[dict]) -> str:
+    """The rows as a markdown table; an Accel column when they carry one (video sequences)."""
     fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
-    lines = ["| method | LSP-14 MPJPE | LSP-14 PA-MPJPE | limbs-12 MPJPE | limbs-12 PA-MPJPE | frames | found by MediaPipe |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    videos = any(r.get("accel") is not None for r in rows)
+    lines = ["| method | LSP-14 MPJPE | LSP-14 PA-MPJPE | limbs-12 MPJPE | limbs-12 PA-MPJPE |" + (" limbs-12 Accel |" if videos else "")
+             + " frames | found by MediaPipe |", "|---|---:|---:|---:|---:|" + ("---:|" if videos else "") + "---:|---:|"]
     for r in rows:
         lsp, limbs = r["lsp14"] or {}, r["limbs12"] or {}
         lines.append(f"| {r['method']} | {fmt(lsp.get('mpjpe'))} | {fmt(lsp.get('pa_mpjpe'))} | {fmt(limbs.get('mpjpe'))} | "
-                     f"{fmt(limbs.get('pa_mpjpe'))} | {r['frames']} | {r['found']} |")
+                     f"{fmt(limbs.get('pa_mpjpe'))} |" + (f" {fmt(r.get('accel'))} |" if videos else "") + f" {r['frames']} | {r['found']} |")
     return "\n".join(lines)
 
 
-def _notes(frames, total: int, live: LivePath, facts: dict, fit_iters: int) -> list[str]:
+def _notes(frames, total: int, live: LivePath, facts: dict, fit_iters: int, fps: float = 30.0) -> list[str]:
     joints = {"lsp": "its LSP joints, spin49[25:39]",
               "h36m": "its Human3.6M joints (the mesh's h36m17, J_regressor_h36m for SMPL) in LSP order, as SPIN and VIBE "
                       "score Human3.6M, MPI-INF-3DHP and 3DPW"}[live.joints]
     unit = "millimetres" if frames.units == "mm" else "metres"
-    notes = [f"{frames.path.name}: S in {frames.layout} order, in {unit} (median joint distance from the skeleton's centre "
-             f"{frames.spread:.3g}); {len(frames)} frames" + (f" of {total} (--max-frames, evenly spaced)" if len(frames) < total else "") + ".",
-             f"Each image played {live.window} times (the bundle's window) through the live path (BlazePose detection and "
-             f"tracking, crops and flow, {live.session.backend} {live.session.precision_label}); the last frame's result of the "
-             f"person whose box matches the file's (IoU ≥ {MIN_IOU}).",
-             f"MediaPipe found the person in {facts['found']} of {len(frames)} frames ({len(frames) - facts['found']} misses); "
-             "every row is scored on those same frames, over the labelled joints (confidence > 0).",
-             "MPJPE in mm after aligning the mid-hips, PA-MPJPE after a similarity (Procrustes) alignment. MediaPipe has no "
-             "neck or head top: its row has limb figures only.",
-             f"The model's and the fit's body are scored on {joints} (--joints {live.joints}"
-             + (", the file's joints key)." if frames.joints == live.joints else ").")]
+    stages = (f"the live path (BlazePose detection and tracking, crops and flow, {live.session.backend} "
+              f"{live.session.precision_label})")
+    if frames.sequence is None:
+        notes = [f"{frames.path.name}: S in {frames.layout} order, in {unit} (median joint distance from the skeleton's centre "
+                 f"{frames.spread:.3g}); {len(frames)} frames" + (f" of {total} (--max-frames, evenly spaced)" if len(frames) < total else "") + ".",
+                 f"Each image played {live.window} times (the bundle's window) through {stages}; the last frame's result of the "
+                 f"person whose box matches the file's (IoU ≥ {MIN_IOU})."]
+    else:
+        count = len(sequences_of(frames))
+        notes = [f"{frames.path.name}: joints3D in {frames.layout} order, its LSP-14 part, in {unit} (median joint distance from "
+                 f"the skeleton's centre {frames.spread:.3g}); {count} sequences, {len(frames)} frames"
+                 + (f" of {total} (--max-frames: the first)" if len(frames) < total else "") + ".",
+                 f"Each sequence played once, frame after frame at {fps:g} fps, through {stages}, fresh for each sequence; each "
+                 f"frame's result of the person whose box matches the file's (IoU ≥ {MIN_IOU}). Accel: the 12 limb joints centred "
+                 "on their hips, mm/frame², over every three consecutive frames where MediaPipe found the person."]
+    notes += [f"MediaPipe found the person in {facts['found']} of {len(frames)} frames ({len(frames) - facts['found']} misses); "
+              "every row is scored on those same frames, over the labelled joints (confidence > 0).",
+              "MPJPE in mm after aligning the mid-hips, PA-MPJPE after a similarity (Procrustes) alignment. MediaPipe has no "
+              "neck or head top: its row has limb figures only.",
+              f"The model's and the fit's body are scored on {joints} (--joints {live.joints}"
+              + (", the file's joints key)." if frames.joints == live.joints else ").")]
     if frames.layout.startswith("Human3.6M"):
         notes.append("Human3.6M-17 → LSP-14 as VIBE's H36M_TO_J14: the LSP neck is Human3.6M's thorax (joint 8), the head top its head (joint 10).")
     if fit_iters > 0:
@@ -258,11 +337,15 @@ def _notes(frames, total: int, live: LivePath, facts: dict, fit_iters: int) -> l
 # -- the command ---------------------------------------------------------------------------------------------
 def frames_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=FRAMES_HELP)
-    p.add_argument("--frames", required=True, metavar="TEST.npz", help="the test frames: SPIN/mmpose .npz with imgname, center, scale, S")
-    p.add_argument("--images", required=True, metavar="DIR", help="the folder that the npz's imgname paths are relative to")
+    p.add_argument("--frames", required=True, metavar="TEST",
+                   help="the test frames: SPIN/mmpose .npz of still frames (imgname, center, scale, S), or a VIBE test db of "
+                        "videos (e.g. 3dpw_test_db.pt: vid_name, frame_id, img_name, bbox, joints3D), played as videos")
+    p.add_argument("--images", required=True, metavar="DIR", help="the folder that the file's image paths are relative to")
+    p.add_argument("--fps", type=float, default=30.0, help="a video test set's frame rate (default 30: 3DPW; 25 for Human3.6M's)")
     p.add_argument("--bundle", metavar="DIR", help="engine bundle (tools/build_engine.py); default: the embedded checkpoint's")
     p.add_argument("--out", metavar="DIR", default="eval_frames", help="where <npz name>.md and .json go (default: eval_frames)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="score N frames, evenly spaced over the file (default: all)")
+    p.add_argument("--max-frames", type=int, metavar="N",
+                   help="score N frames: evenly spaced over a file of still frames, the first N of a video test set (default: all)")
     from training.data.still_frames import JOINT_KEYS
 
     p.add_argument("--joints", choices=("auto", *JOINT_KEYS), default="auto",
@@ -283,7 +366,7 @@ def _fail(exc: BaseException) -> int:
 def frames_main(argv: Optional[Sequence[str]] = None) -> int:
     """``dtsvibe-eval --frames TEST.npz --images DIR …``: returns the exit status."""
     from engines import BundleError
-    from training.data.still_frames import StillFramesError, read_still_frames
+    from training.data.still_frames import StillFramesError, read_test_frames
 
     from .detection import DetectionSetupError
     from .recording import OutputPathError, check_writable
@@ -295,44 +378,51 @@ def frames_main(argv: Optional[Sequence[str]] = None) -> int:
             raise FramesEvalError(f"--max-frames {args.max_frames}: give a positive number of frames")
         if args.fit_iters < 0:
             raise FramesEvalError(f"--fit-iters {args.fit_iters}: give 0 (no fit) or a positive number of steps")
-        frames = read_still_frames(args.frames)
+        if not args.fps > 0:
+            raise FramesEvalError(f"--fps {args.fps}: give the video test set's frame rate, e.g. 30")
+        frames = read_test_frames(args.frames)
         total = len(frames)
         if args.max_frames is not None and args.max_frames < total:
-            frames = frames.subset(np.unique(np.linspace(0, total - 1, args.max_frames).round().astype(np.int64)))
+            frames = frames.subset(np.arange(args.max_frames) if frames.sequence is not None
+                                   else np.unique(np.linspace(0, total - 1, args.max_frames).round().astype(np.int64)))
         images = Path(args.images)
         if not images.is_dir():
-            raise FramesEvalError(f"--images {images} is not a folder: pass the folder that the npz's imgname paths "
+            raise FramesEvalError(f"--images {images} is not a folder: pass the folder that the file's image paths "
                                   f"(e.g. {frames.imgname[0]}) are relative to")
         missing = [name for name in frames.imgname if not (images / name).is_file()]
         if missing:
-            raise FramesEvalError(f"--images {images}: {len(missing)} of the {len(frames)} images named in imgname are missing, "
+            raise FramesEvalError(f"--images {images}: {len(missing)} of the {len(frames)} images the file names are missing, "
                                   f"e.g. {images / missing[0]}; pass the folder they are relative to")
         out = Path(args.out)
         check_writable(out, f"--out {out}")
         joints = args.joints if args.joints != "auto" else (frames.joints or "h36m")
         live = LivePath(args.bundle, log, joints)
         log(f"{len(frames)} frames of {frames.path.name} ({frames.layout}, {frames.units}) through {live.name}, "
-            f"each image {live.window} times")
-        results = run_live(frames, images, live, progress=not args.no_progress)
+            + (f"each image {live.window} times" if frames.sequence is None else
+               f"{len(sequences_of(frames))} sequences played as videos at {args.fps:g} fps"))
+        results = run_live(frames, images, live, progress=not args.no_progress, fps=args.fps)
     except (FramesEvalError, StillFramesError, BundleError, DetectionSetupError, OutputPathError) as exc:
         return _fail(exc)
     rows, facts = evaluate(frames, results, args.fit_iters, live.name, log, live.joints)
     table = table_markdown(rows)
-    notes = _notes(frames, total, live, facts, args.fit_iters)
+    notes = _notes(frames, total, live, facts, args.fit_iters, args.fps)
     print(table)
     for n in notes:
         print(n)
     stem = frames.path.stem
     command = f"dtsvibe-eval --frames {args.frames} --images {args.images}" + (f" --bundle {args.bundle}" if args.bundle else "") \
-        + (f" --max-frames {args.max_frames}" if args.max_frames else "") + (f" --joints {args.joints}" if args.joints != "auto" else "")
+        + (f" --max-frames {args.max_frames}" if args.max_frames else "") + (f" --joints {args.joints}" if args.joints != "auto" else "") \
+        + (f" --fps {args.fps:g}" if frames.sequence is not None and args.fps != 30.0 else "")
     md, js = out / f"{stem}.md", out / f"{stem}.json"
-    md.write_text(f"# Still frames through the live path: {frames.path.name}\n\n`{command}`\n\n{table}\n\n"
+    title = "Still frames" if frames.sequence is None else "Video sequences"
+    md.write_text(f"# {title} through the live path: {frames.path.name}\n\n`{command}`\n\n{table}\n\n"
                   + "\n".join(f"* {n}" for n in notes) + "\n", encoding="utf-8")
     meta = {"npz": str(frames.path), "images": str(images), "bundle": str(live.session.folder), "model_name": live.session.manifest.model_name,
             "window": live.window, "backend": live.session.backend, "precision": live.session.precision_label,
             "layout": frames.layout, "units": frames.units, "frames": len(frames), "frames_in_file": total,
             "found": facts["found"], "misses": len(frames) - facts["found"], "min_iou": MIN_IOU, "fit_iters": args.fit_iters, "joints": live.joints,
-            "fit_residual_mm": facts["fit_residual_mm"]}
+            "fit_residual_mm": facts["fit_residual_mm"],
+            "sequences": None if frames.sequence is None else len(sequences_of(frames)), "fps": None if frames.sequence is None else args.fps}
     js.write_text(json.dumps({"rows": rows, **meta, "notes": notes}, indent=1, allow_nan=False), encoding="utf-8")
     log(f"wrote {md}, {js}")
     return 0

@@ -106,6 +106,10 @@ def test_db_sequences_follow_videos(data_root):
     assert mpii[0].pose is None and mpii[0].has_kp3d.all()
     with pytest.raises(ValueError, match="'flow_features'"):
         sequences_from_db({k: v for k, v in make_db(5, extras=False).items()}, ("rgb", "flow"))
+    # A BlazePose V-stream cannot read a db's features (it took them as its inputs and failed with a traceback):
+    # a one-line reason that names the live-path evaluation of the db's images
+    with pytest.raises(ValueError, match=r"V-stream is BlazePose.*dtsvibe-eval --frames .*3dpw_test_db.pt --images"):
+        sequences_from_db(data_root / "3dpw_test_db.pt", ("rgb", "flow"), rgb_input="blazepose")
 
 
 def test_generated_benchmark_uses_the_checkpoints_flow_provider():

@@ -140,7 +140,8 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail(prog, exc)
     if not any(results.values()):
         return _fail(prog, FileNotFoundError(
-            f"nothing to evaluate on: put VIBE test db files (3dpw_test_db.pt …) under {data_root} (or pass --data-root), "
+            f"nothing to evaluate on{' (the notes above say why)' if notes else ''}: put VIBE test db files (3dpw_test_db.pt …) "
+            f"under {data_root} (or pass --data-root), "
             "or use --generated N with training.synthetic installed"))
     print(format_table(results))
     extra = {"checkpoints": [str(c) for c in args.checkpoints], "code_version": first.code_version,

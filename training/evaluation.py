@@ -135,14 +135,21 @@ def sequences_from_db(
     stream_names: Sequence[str] = ("rgb",),
     name: Optional[str] = None,
     scale: float = 1.2,
+    rgb_input: str = "crops",
 ) -> list[EvalSequence]:
     """The sequences (segments of consecutive frames of one ``vid_name``) of a VIBE db in features mode.
 
     The rgb stream reads ``features``; the flow stream ``flow_features``; the keypoint stream
     ``kp2d_mediapipe33`` (image pixels, normalised to the crop like ``joints2D``). A stream whose key is
-    absent raises ``ValueError`` naming it.
+    absent raises ``ValueError`` naming it, and so does a BlazePose V-stream (``rgb_input="blazepose"``):
+    a db carries no BlazePose outputs; the db's images go through the live path instead (``dtsvibe-eval --frames``).
     """
     source = name or (Path(db).name if isinstance(db, (str, Path)) else "<dict>")
+    if rgb_input == "blazepose":
+        where = str(db) if isinstance(db, (str, Path)) else source
+        raise ValueError(f"{source}: the model's V-stream is BlazePose, whose outputs a VIBE db does not carry; score it on the "
+                         f"db's images through the live path: dtsvibe-eval --frames {where} --images <the folder its img_name "
+                         "paths are relative to>")
     data = read_vibe_db(db) if isinstance(db, (str, Path)) else validate_vibe_db(db, source)
     keys = {"rgb": "features", "flow": "flow_features", "keypoints": "kp2d_mediapipe33"}
     for stream in stream_names:
@@ -525,7 +532,7 @@ def evaluate_checkpoints(
                     note(f"{DATASET_TITLES.get(name, name)}: no {name}_{EVAL_SETS.get(name, 'test')}_db.pt under {data_root}; skipped")
                 continue
             try:
-                seqs = sequences_from_db(db, model.stream_names)
+                seqs = sequences_from_db(db, model.stream_names, rgb_input=model.cfg.rgb_input)
             except ValueError as exc:
                 note(f"{DATASET_TITLES.get(name, name)} skipped for {method}: {exc}")
                 continue

@@ -15,6 +15,12 @@ The file holds, for N frames:
 :func:`read_still_frames` returns the LSP-14 ground truth in metres (``SPIN24_TO_LSP14`` /
 ``H36M17_TO_LSP14``), which joints are labelled and the boxes; anything wrong is a :class:`StillFramesError`
 whose message names the problem and the fix in one line. numpy only.
+
+Video test sets come as VIBE's db files (``3dpw_test_db.pt``, ``mpii3d_val_db.pt``, ``h36m_test_25fps_db.pt``:
+``training.data.vibe_format``, read with joblib): :func:`read_vibe_sequences` takes ``vid_name``, ``frame_id``,
+``img_name``, ``bbox`` (centre x, y, width, height in pixels) and ``joints3D`` (N, 49, 3), spin49 order in metres
+(its LSP-14 part, ``[25:39]``, as VIBE scores them; all-zero joints are not labelled), and keeps each sequence's
+frames together in ``frame_id`` order. :func:`read_test_frames` reads either by the file's suffix.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ import numpy as np
 
 from ..body.joint_sets import H36M_LANDMARKS
 
-__all__ = ["H36M17_TO_LSP14", "LAYOUTS", "SPIN24_TO_LSP14", "StillFrames", "StillFramesError", "read_still_frames"]
+__all__ = ["H36M17_TO_LSP14", "LAYOUTS", "SPIN24_TO_LSP14", "StillFrames", "StillFramesError", "read_still_frames",
+           "read_test_frames", "read_vibe_sequences"]
 
 #: SPIN's 24 ground-truth joints start with the 14 LSP joints.
 SPIN24_TO_LSP14 = list(range(14))
@@ -69,6 +76,10 @@ class StillFrames:
     spread: float
     #: The file's ``joints`` key (``"lsp"``/``"h36m"``), None when it has none.
     joints: Optional[str] = None
+    #: Video test sets (:func:`read_vibe_sequences`): each frame's sequence name, the frames of a sequence next to
+    #: each other in play order, and its ``frame_id`` (N,) there; None for still frames.
+    sequence: Optional[list[str]] = None
+    frame_id: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.imgname)
@@ -82,7 +93,9 @@ class StillFrames:
     def subset(self, index) -> "StillFrames":
         index = np.asarray(index, np.int64)
         return StillFrames(self.path, [self.imgname[i] for i in index], self.center[index], self.box_size[index],
-                           self.lsp14[index], self.labelled[index], self.layout, self.units, self.spread, self.joints)
+                           self.lsp14[index], self.labelled[index], self.layout, self.units, self.spread, self.joints,
+                           None if self.sequence is None else [self.sequence[i] for i in index],
+                           None if self.frame_id is None else self.frame_id[index])
 
 
 def _fail(path: Path, what: str) -> StillFramesError:
@@ -153,3 +166,55 @@ def read_still_frames(path: Union[str, Path]) -> StillFrames:
     names = [x.decode() if isinstance(x, bytes) else str(x) for x in name.tolist()]
     return StillFrames(path, names, center.astype(np.float64), size, joints.astype(np.float32), labelled, layout, units, spread,
                        definition)
+
+
+#: Where the 14 LSP joints sit in the spin49 joints of a VIBE db's ``joints3D`` (its ground-truth part).
+SPIN49_LSP14 = slice(25, 39)
+
+
+def read_vibe_sequences(path: Union[str, Path]) -> StillFrames:
+    """Read and check a VIBE test db of videos (the module docstring): the frames of each ``vid_name`` next to each
+    other, in ``frame_id`` order (``StillFrames.sequence``, ``frame_id``); labels scored as the body's LSP joints."""
+    from .vibe_format import VibeDbError, read_vibe_db
+
+    path = Path(path)
+    need = "vid_name, frame_id, img_name, bbox (cx, cy, w, h) and joints3D (N, 49, 3)"
+    if not path.is_file():
+        raise StillFramesError(f"--frames {path} does not exist: pass a VIBE test db (e.g. 3dpw_test_db.pt: {need}) or a SPIN .npz")
+    try:
+        db = read_vibe_db(path)
+    except (VibeDbError, OSError) as exc:
+        raise StillFramesError(f"{str(exc).splitlines()[0]}; a video test set needs {need}") from None
+    missing = [k for k in ("img_name", "joints3D") if k not in db]
+    if missing:
+        raise _fail(path, f"no {', '.join(missing)}: a video test set needs {need}")
+    names, frame_id = [str(x) for x in db["vid_name"]], np.asarray(db["frame_id"], np.int64)
+    first = {}
+    for name in names:
+        first.setdefault(name, len(first))
+    order = np.lexsort((frame_id, [first[n] for n in names]))  # sequences in file order, frames by frame_id
+    joints = np.asarray(db["joints3D"], np.float64)[order][:, SPIN49_LSP14]
+    valid = np.asarray(db["valid"], bool)[order] if "valid" in db else np.ones(len(order), bool)
+    labelled = (np.abs(joints) > 0).any(-1) & np.isfinite(joints).all(-1) & valid[:, None]
+    if not labelled.any():
+        raise _fail(path, "joints3D holds no labelled LSP joint (its [25:39] part is all zero)")
+    joints = np.where(labelled[..., None], joints, 0.0)
+    centre = joints.sum(1, keepdims=True) / np.maximum(labelled.sum(1, keepdims=True), 1)[..., None]
+    spread = float(np.median(np.linalg.norm(joints - centre, axis=-1)[labelled]))
+    units = "mm" if spread > MM_ABOVE else "m"
+    if units == "mm":
+        joints = joints / 1000.0
+    bbox = np.asarray(db["bbox"], np.float64)[order]
+    return StillFrames(path, [str(db["img_name"][i]) for i in order], bbox[:, :2].copy(), bbox[:, 2:4].copy(),
+                       joints.astype(np.float32), labelled, "VIBE db (spin49)", units, spread, "lsp",
+                       [names[i] for i in order], frame_id[order])
+
+
+#: File suffixes read as VIBE db files (joblib); anything else as a SPIN/mmpose ``.npz``.
+VIBE_DB_SUFFIXES = (".pt", ".pth", ".pkl", ".joblib")
+
+
+def read_test_frames(path: Union[str, Path]) -> StillFrames:
+    """A VIBE db of videos (:func:`read_vibe_sequences`: a file named ``*.pt`` as VIBE names them, or
+    :data:`VIBE_DB_SUFFIXES`), else a SPIN/mmpose ``.npz`` of still frames (:func:`read_still_frames`)."""
+    return read_vibe_sequences(path) if Path(path).suffix in VIBE_DB_SUFFIXES else read_still_frames(path)
