@@ -202,46 +202,43 @@ def test_joint_errors_over_labelled_joints():
 # -- video sequences (VIBE test db) --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def video_set(tmp_path_factory):
-    """4 consecutive generated frames of one clip as images, and the same labels as a VIBE test db (``seq.pt``: spin49
-    ``joints3D``, ``bbox`` as centre and size) whose rows are stored last frame first."""
+    """4 consecutive generated frames of one clip as images, with ``spin.npz`` and ``videos_db.pt`` (the same labels
+    as a VIBE test db of one video), as ``tools/make_still_frames.py`` writes them; and ``reversed.pt``, that db with
+    its rows stored last frame first."""
     _needs_live_path()
-    from training.data.vibe_format import write_vibe_db
+    from training.data.vibe_format import read_vibe_db, write_vibe_db
     from training.synthetic import SyntheticConfig, SyntheticGenerator
     from training.synthetic.still_frames import write_still_frames
 
     root = tmp_path_factory.mktemp("video")
     gen = SyntheticGenerator(seed=3, config=SyntheticConfig(seq_len=4, crop_size=128))
     assert sum(write_still_frames(gen, range(1), root, frames=(0, 1, 2, 3), upscale=UP, canvas=CANVAS, offset=OFFSET).values()) == 4
-    spin = np.load(root / "spin.npz")
-    joints3d = np.zeros((4, 49, 3), np.float32)
-    joints3d[:, 25:49] = spin["S"][..., :3]
-    side = spin["scale"].reshape(4, 1) * 200.0
-    rows = slice(None, None, -1)  # the file's rows last frame first: the reader puts them in frame_id order
-    write_vibe_db(root / "seq.pt", {"vid_name": np.array(["clip0"] * 4)[rows], "frame_id": np.arange(4)[rows],
-                                    "img_name": spin["imgname"][rows], "joints3D": joints3d[rows], "joints2D": np.zeros((4, 49, 3))[rows],
-                                    "bbox": np.concatenate([spin["center"], side, side], 1)[rows]})
+    db = read_vibe_db(root / "videos_db.pt")
+    write_vibe_db(root / "reversed.pt", {k: v[::-1] for k, v in db.items()})
     return root
 
 
 def test_vibe_db_sequences_play_as_videos(video_set, bundle, tmp_path, capsys):
     from training.data.still_frames import read_test_frames
 
-    frames = read_test_frames(video_set / "seq.pt")
     spin = read_still_frames(video_set / "spin.npz")
-    assert frames.sequence == ["clip0"] * 4 and frames.frame_id.tolist() == [0, 1, 2, 3] and frames.joints == "lsp"
-    assert frames.imgname == spin.imgname and np.allclose(frames.lsp14, spin.lsp14) and np.allclose(frames.boxes, spin.boxes)
+    for name in ("videos_db.pt", "reversed.pt"):  # the reader puts a sequence's frames in frame_id order
+        frames = read_test_frames(video_set / name)
+        assert frames.sequence == ["c0000"] * 4 and frames.frame_id.tolist() == [0, 1, 2, 3] and frames.joints == "lsp"
+        assert frames.imgname == spin.imgname and np.allclose(frames.lsp14, spin.lsp14, atol=1e-6)
+        assert np.allclose(frames.boxes, spin.boxes, atol=1e-3)
     out = tmp_path / "report"
-    assert eval_main(["--frames", str(video_set / "seq.pt"), "--images", str(video_set / "images"), "--bundle", str(bundle),
+    assert eval_main(["--frames", str(video_set / "reversed.pt"), "--images", str(video_set / "images"), "--bundle", str(bundle),
                       "--out", str(out), "--fit-iters", "30", "--no-progress"]) == 0
     stdout = capsys.readouterr().out
     assert "1 sequences played as videos at 30 fps" in stdout and "limbs-12 Accel" in stdout
-    data = json.loads((out / "seq.json").read_text())
+    data = json.loads((out / "reversed.json").read_text())
     assert data["sequences"] == 1 and data["fps"] == 30 and data["layout"] == "VIBE db (spin49)" and data["joints"] == "lsp"
     rows = _check_report(data, 4)
     assert data["found"] == 4  # the rendered person in every frame: three consecutive frames give an Accel per row
     assert all(_finite(r["accel"]) and r["accel"] >= 0 for r in rows.values())
-    assert (out / "seq.md").read_text().startswith("# Video sequences through the live path: seq.pt")
-    assert eval_main(["--frames", str(video_set / "seq.pt"), "--images", str(video_set / "images"), "--fps", "0"]) == 2
+    assert (out / "reversed.md").read_text().startswith("# Video sequences through the live path: reversed.pt")
+    assert eval_main(["--frames", str(video_set / "videos_db.pt"), "--images", str(video_set / "images"), "--fps", "0"]) == 2
 
 
 def test_accel_counts_three_consecutive_found_frames():

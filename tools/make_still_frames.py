@@ -3,13 +3,16 @@
 
     python tools/make_still_frames.py --out data/stills --clips 50 [--seed 5000001] [--crop 256] [--frames 5 15]
     dtsvibe-eval --frames data/stills/spin.npz --images data/stills/images --out docs/eval_frames
+    python tools/make_still_frames.py --out data/videos --clips 16 --frames $(seq 0 15)   # whole clips, as videos:
+    dtsvibe-eval --frames data/videos/videos_db.pt --images data/videos/images
 
 The test frames of Human3.6M and MPI-INF-3DHP are not shipped with the project; this writes the same kind of
 file from the generator (``training/synthetic/still_frames.py``): people moving like the motion library's
 **test** subjects (never used in training), each chosen frame's crop enlarged ×2 on a plain canvas, with
 ``spin.npz`` (SPIN-24, metres) and ``h36m.npz`` (Human3.6M-17, millimetres) beside ``images/``. Then the
 still-frame evaluation — the live path, each image played T times, against MediaPipe's world landmarks and the
-fit of the body to them — can be run where the 3D joints are known.
+fit of the body to them — can be run where the 3D joints are known. ``videos_db.pt`` holds the same frames as a VIBE
+test db, one video per clip, for the video evaluation (consecutive ``--frames``: each clip played in order).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def main(argv=None) -> int:
     total = sum(kinds.values())
     print(f"wrote {total} frames to {args.out}: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     print(f"dtsvibe-eval --frames {args.out / 'spin.npz'} --images {args.out / 'images'}")
+    print(f"dtsvibe-eval --frames {args.out / 'videos_db.pt'} --images {args.out / 'images'}   # each clip's frames as a video")
     return 0
 
 

@@ -8,7 +8,9 @@ motions of the library's test subjects. Each chosen frame's person crop is enlar
 (the generator renders crops, not whole camera frames); the box is SPIN's (a square of ``1.2 ×`` the labelled
 2D joints' extent), the ground truth the body's own joints: SPIN-24 in metres (``spin.npz``, its LSP points) and
 Human3.6M-17 in millimetres (``h36m.npz``, its Human3.6M points), both for the same images, each file's ``joints``
-key saying which points it holds (``dtsvibe-eval`` scores the model on the same ones).
+key saying which points it holds (``dtsvibe-eval`` scores the model on the same ones). ``videos_db.pt`` holds the
+same frames as a VIBE test db of videos, one per clip (``dtsvibe-eval --frames videos_db.pt`` plays each clip's
+frames in order: give consecutive ``frames``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..data.vibe_format import write_vibe_db
 from .generator import SyntheticGenerator
 from .geometry import norm_to_pixel
 
@@ -39,6 +42,7 @@ def write_still_frames(gen: SyntheticGenerator, clips: Iterable[int], out: Path,
     if offset[0] + crop * upscale > canvas[0] or offset[1] + crop * upscale > canvas[1]:
         raise ValueError(f"a {crop}-px crop ×{upscale} at (row, col) {offset} does not fit a {canvas} canvas")
     names, centers, scales, spin24, h36m17, kinds = [], [], [], [], [], {}
+    videos, frame_ids, spin49 = [], [], []
     for c in clips:
         clip = gen.clip(int(c))
         with torch.no_grad():
@@ -62,6 +66,9 @@ def write_still_frames(gen: SyntheticGenerator, clips: Iterable[int], out: Path,
             scales.append(1.2 * (hi - lo).max() / 200)
             spin24.append(np.concatenate([clip["kp3d"][t, 25:], np.ones((24, 1))], 1))
             h36m17.append(np.concatenate([1000 * h36m[t], np.ones((17, 1))], 1))
+            videos.append(f"c{int(c):04d}")
+            frame_ids.append(int(t))
+            spin49.append(clip["kp3d"][t, :, :3])
             kind = str(clip["meta"]["activity"])
             kinds[kind] = kinds.get(kind, 0) + 1
     if not names:
@@ -70,4 +77,9 @@ def write_still_frames(gen: SyntheticGenerator, clips: Iterable[int], out: Path,
     # ``joints``: which of the body's points each file's labels are (``dtsvibe-eval --frames`` scores the same ones)
     np.savez(out / "spin.npz", S=np.array(spin24, np.float32), joints=np.array("lsp"), **common)
     np.savez(out / "h36m.npz", S=np.array(h36m17, np.float32), joints=np.array("h36m"), **common)
+    # the same frames as a VIBE test db of videos (one per clip; consecutive ``frames`` play as a video)
+    side = common["scale"][:, None] * 200.0
+    write_vibe_db(out / "videos_db.pt", {"vid_name": np.array(videos), "frame_id": np.array(frame_ids), "img_name": common["imgname"],
+                                         "bbox": np.concatenate([common["center"], side, side], 1),
+                                         "joints3D": np.array(spin49, np.float32), "joints2D": np.zeros((len(names), 49, 3), np.float32)})
     return kinds
