@@ -102,6 +102,19 @@ def _fail(path: Path, what: str) -> StillFramesError:
     return StillFramesError(f"{path}: {what}")
 
 
+def _in_metres(joints: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, str, float]:
+    """Labelled joints ``(N, J, 3)`` (unlabelled ones zeroed) in metres, the units they came in (``"m"``/``"mm"``) and
+    their spread: the median distance of a labelled joint from its skeleton's centre, in those units (people are not
+    :data:`MM_ABOVE` metres wide)."""
+    joints = np.where(labelled[..., None], joints, 0.0)
+    count = labelled.sum(1, keepdims=True)
+    centre = joints.sum(1, keepdims=True) / np.maximum(count, 1)[..., None]
+    dist = np.linalg.norm(joints - centre, axis=-1)[labelled & (count > 1)]
+    spread = float(np.median(dist)) if dist.size else 0.0
+    units = "mm" if spread > MM_ABOVE else "m"
+    return (joints / 1000.0 if units == "mm" else joints), units, spread
+
+
 def read_still_frames(path: Union[str, Path]) -> StillFrames:
     """Read and check a SPIN/mmpose test ``.npz`` (see the module docstring)."""
     path = Path(path)
@@ -154,14 +167,7 @@ def read_still_frames(path: Union[str, Path]) -> StillFrames:
     labelled = (conf > 0) & np.isfinite(joints).all(-1)
     if not labelled.any():
         raise _fail(path, "no joint has a confidence above 0 (the 4th column of S)")
-    joints = np.where(labelled[..., None], joints, 0.0)
-    count = labelled.sum(1, keepdims=True)
-    centre = joints.sum(1, keepdims=True) / np.maximum(count, 1)[..., None]
-    dist = np.linalg.norm(joints - centre, axis=-1)[labelled & (count > 1)]
-    spread = float(np.median(dist)) if dist.size else 0.0
-    units = "mm" if spread > MM_ABOVE else "m"
-    if units == "mm":
-        joints = joints / 1000.0
+    joints, units, spread = _in_metres(joints, labelled)
     size = np.broadcast_to(np.asarray(scale, np.float64).reshape(n, -1) * 200.0, (n, 2)).copy()
     names = [x.decode() if isinstance(x, bytes) else str(x) for x in name.tolist()]
     return StillFrames(path, names, center.astype(np.float64), size, joints.astype(np.float32), labelled, layout, units, spread,
@@ -198,12 +204,7 @@ def read_vibe_sequences(path: Union[str, Path]) -> StillFrames:
     labelled = (np.abs(joints) > 0).any(-1) & np.isfinite(joints).all(-1) & valid[:, None]
     if not labelled.any():
         raise _fail(path, "joints3D holds no labelled LSP joint (its [25:39] part is all zero)")
-    joints = np.where(labelled[..., None], joints, 0.0)
-    centre = joints.sum(1, keepdims=True) / np.maximum(labelled.sum(1, keepdims=True), 1)[..., None]
-    spread = float(np.median(np.linalg.norm(joints - centre, axis=-1)[labelled]))
-    units = "mm" if spread > MM_ABOVE else "m"
-    if units == "mm":
-        joints = joints / 1000.0
+    joints, units, spread = _in_metres(joints, labelled)
     bbox = np.asarray(db["bbox"], np.float64)[order]
     return StillFrames(path, [str(db["img_name"][i]) for i in order], bbox[:, :2].copy(), bbox[:, 2:4].copy(),
                        joints.astype(np.float32), labelled, "VIBE db (spin49)", units, spread, "lsp",
